@@ -1,0 +1,1 @@
+"""REST routes: auth, snapshots, moderation actions, OpenAPI schema."""

@@ -1,0 +1,53 @@
+"""Login, logout and who-am-I for staff. Sessions are signed cookies
+(HttpOnly, SameSite=Lax) holding the user id and a CSRF token."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..security import new_csrf_token
+from ..services import accounts
+from .common import Unauthorized, hub_of, json_body, staff
+
+
+async def login(request: Request) -> JSONResponse:
+    """
+    summary: Log in as staff
+    requestBody: {username, password}
+    responses:
+      200: {user, role, csrf_token}
+      401: auth.invalid
+    """
+    hub = hub_of(request)
+    data = await json_body(request)
+    if await hub.rate_limited(f"login:{request.client.host if request.client else '-'}", 20):
+        raise Unauthorized("rate.limited", "too many login attempts; wait a minute")
+    user = await hub.run(accounts.authenticate, hub.ctx, data.get("username"), data.get("password"))
+    if user is None:
+        raise Unauthorized("auth.invalid", "wrong username or password")
+    request.session.clear()
+    csrf = new_csrf_token()
+    request.session.update({"uid": user.id, "csrf": csrf})
+    return JSONResponse({"user": user.username, "role": user.role, "csrf_token": csrf})
+
+
+async def logout(request: Request) -> JSONResponse:
+    """
+    summary: Log out (clears the session cookie)
+    responses:
+      200: {}
+    """
+    request.session.clear()
+    return JSONResponse({})
+
+
+async def me(request: Request) -> JSONResponse:
+    """
+    summary: The logged-in user and the CSRF token to send with writes
+    responses:
+      200: {user, role, csrf_token}
+      401: auth.required
+    """
+    user = await staff(request)
+    return JSONResponse({"user": user.username, "role": user.role, "csrf_token": request.session.get("csrf")})

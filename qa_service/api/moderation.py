@@ -1,0 +1,210 @@
+"""Moderation actions and snapshots over REST (staff only)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..db.models import ModerationAction
+from ..domain.errors import DomainError, NotFound
+from ..services import questions, schedule, snapshots
+from ..services.views import iso
+from .common import hub_of, int_field, json_body, path_int, staff
+
+MODERATORS = ("moderator", "admin")
+
+
+async def snapshot(request: Request) -> JSONResponse:
+    """
+    summary: Everything a moderator console starts from
+    responses:
+      200: {schedule, questions}
+    """
+    await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    return JSONResponse(await hub.run(snapshots.moderator, hub.ctx, await hub.event_id()))
+
+
+async def question_action(request: Request) -> JSONResponse:
+    """
+    summary: Apply a life-cycle action to a question
+    description: >
+      action is one of approve, enqueue, dequeue, on_air, skip, answer, reject,
+      reopen, merge. Body {version, reason?, into?, enqueue?}; a stale version
+      gives 409 question.stale_version.
+    responses:
+      200: the question (moderator view)
+      400: question.illegal_transition, question.reason_required
+      409: question.stale_version
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    qid = path_int(request, "question_id")
+    result = await hub.run(
+        questions.moderate,
+        hub.ctx,
+        await hub.event_id(),
+        qid,
+        request.path_params["action"],
+        user.username,
+        expected_version=int_field(data, "version"),
+        reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
+        merged_into=int_field(data, "into", required=False),
+        enqueue=data.get("enqueue", True) is not False,
+    )
+    return JSONResponse(result)
+
+
+async def edit_translation(request: Request) -> JSONResponse:
+    """
+    summary: Replace a question's translation into one language by hand
+    description: Body {version, text}. A later machine translation never overwrites it.
+    responses:
+      200: the question (moderator view)
+      409: question.stale_version
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    result = await hub.run(
+        questions.edit_translation,
+        hub.ctx,
+        await hub.event_id(),
+        path_int(request, "question_id"),
+        request.path_params["language"],
+        data.get("text"),
+        user.username,
+        expected_version=int_field(data, "version"),
+    )
+    return JSONResponse(result)
+
+
+async def star(request: Request) -> JSONResponse:
+    """
+    summary: Star or unstar a question
+    description: Body {version, starred}.
+    responses:
+      200: the question (moderator view)
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    result = await hub.run(
+        questions.set_starred,
+        hub.ctx,
+        await hub.event_id(),
+        path_int(request, "question_id"),
+        data.get("starred") is True,
+        user.username,
+        expected_version=int_field(data, "version"),
+    )
+    return JSONResponse(result)
+
+
+async def reorder_queue(request: Request) -> JSONResponse:
+    """
+    summary: Set a studio's queue order
+    description: Body {order:[question ids]} naming every queued question once, or {question_id, index} to move one.
+    responses:
+      200: {order}
+      400: queue.mismatch, queue.not_in_queue
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    studio_id = path_int(request, "studio_id")
+    event_id = await hub.event_id()
+    if "order" in data:
+        order = await hub.run(questions.reorder, hub.ctx, event_id, studio_id, data["order"], user.username)
+    else:
+        qid, index = int_field(data, "question_id"), int_field(data, "index")
+        assert qid is not None and index is not None
+        order = await hub.run(questions.move, hub.ctx, event_id, studio_id, qid, index, user.username)
+    return JSONResponse({"studio_id": studio_id, "order": order})
+
+
+async def segment_status(request: Request) -> JSONResponse:
+    """
+    summary: Put a segment live or end it by hand (or give it back to the clock with "auto")
+    description: Body {status} with status upcoming, live, ended or auto.
+    responses:
+      200: the segment
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    status = data.get("status")
+    if not isinstance(status, str):
+        raise DomainError("segment.status_invalid", "status must be a string")
+    result = await hub.run(
+        schedule.set_status, hub.ctx, await hub.event_id(), path_int(request, "segment_id"), status, user.username
+    )
+    return JSONResponse(result)
+
+
+async def audit_log(request: Request) -> JSONResponse:
+    """
+    summary: The newest moderation actions (who did what, when)
+    description: Query ?limit=N (default 200, at most 1000) and ?question_id=.
+    responses:
+      200: {actions}
+    """
+    await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    event_id = await hub.event_id()
+    try:
+        limit = max(1, min(1000, int(request.query_params.get("limit", "200"))))
+        qid = int(request.query_params["question_id"]) if "question_id" in request.query_params else None
+    except ValueError:
+        raise DomainError("request.invalid", "limit and question_id must be integers") from None
+
+    def read() -> list[dict[str, object]]:
+        from sqlmodel import select
+
+        with hub.ctx.transaction() as (db, _):
+            stmt = select(ModerationAction).where(ModerationAction.event_id == event_id)
+            if qid is not None:
+                stmt = stmt.where(ModerationAction.question_id == qid)
+            rows = db.exec(stmt.order_by(ModerationAction.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+            return [
+                {
+                    "id": r.id,
+                    "question_id": r.question_id,
+                    "segment_id": r.segment_id,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "before": r.before,
+                    "after": r.after,
+                    "at": iso(r.created_at),
+                }
+                for r in rows
+            ]
+
+    return JSONResponse({"actions": await hub.run(read)})
+
+
+async def public_schedule(request: Request) -> JSONResponse:
+    """
+    summary: The public programme (event, studios, segments, speakers)
+    responses:
+      200: {event, studios, segments, speakers}
+    """
+    hub = hub_of(request)
+    return JSONResponse(await hub.run(snapshots.schedule, hub.ctx, await hub.event_id()))
+
+
+async def host_queue(request: Request) -> JSONResponse:
+    """
+    summary: A studio's host queue, opened with the studio's signed link token
+    responses:
+      200: {studio, schedule, questions}
+      401: host.link_invalid
+    """
+    from ..hub.endpoints import studio_from_token
+
+    hub = hub_of(request)
+    studio = await hub.run(studio_from_token, hub, request.path_params["token"])
+    if studio is None or studio.id is None:
+        raise NotFound("host.link_invalid", "this host link is invalid or was revoked")
+    return JSONResponse(await hub.run(snapshots.host, hub.ctx, await hub.event_id(), studio.id))

@@ -1,0 +1,125 @@
+"""create_app(settings): routes, middleware, lifespan. Touches nothing at import."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.schemas import SchemaGenerator
+from starlette.staticfiles import StaticFiles
+
+from . import __version__
+from .api import auth, moderation
+from .api.common import error_response
+from .bus.redis_bus import SyncPublisher
+from .db.engine import make_engine, upgrade
+from .domain.errors import DomainError
+from .embedded_redis import EmbeddedRedis
+from .hub import endpoints
+from .hub.hub import Hub
+from .services.context import Context
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+schemas = SchemaGenerator(
+    {"openapi": "3.0.0", "info": {"title": "Live Q&A service", "version": __version__}}
+)
+
+
+async def openapi(request: Request) -> Response:
+    return schemas.OpenAPIResponse(request=request)
+
+
+async def health(request: Request) -> JSONResponse:
+    hub: Hub = request.app.state.hub
+    await hub.redis.ping()
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        embedded = None
+        redis_url = settings.redis_url
+        if redis_url is None:
+            embedded = EmbeddedRedis(settings.data_dir / "redis")
+            redis_url = embedded.start()
+            log.info("started embedded redis at %s", redis_url)
+        db_url = settings.effective_database_url
+        if settings.auto_migrate:
+            upgrade(db_url)
+        engine = make_engine(db_url)
+        sync_redis = redis.Redis.from_url(redis_url)
+        ctx = Context(settings, engine, SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size))
+        aredis = aioredis.Redis.from_url(redis_url)
+        hub = Hub(settings, ctx, aredis)
+        await hub.start()
+        app.state.hub = hub
+        app.state.redis_url = redis_url
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await aredis.aclose()
+            sync_redis.close()
+            engine.dispose()
+            if embedded:
+                embedded.stop()
+
+    routes = [
+        Route("/healthz", health, include_in_schema=False),
+        Route("/openapi.json", openapi, include_in_schema=False),
+        Route("/api/login", auth.login, methods=["POST"]),
+        Route("/api/logout", auth.logout, methods=["POST"]),
+        Route("/api/me", auth.me, methods=["GET"]),
+        Route("/api/schedule", moderation.public_schedule, methods=["GET"]),
+        Route("/api/moderation/snapshot", moderation.snapshot, methods=["GET"]),
+        Route("/api/moderation/audit", moderation.audit_log, methods=["GET"]),
+        Route("/api/questions/{question_id:int}/translations/{language}", moderation.edit_translation, methods=["PUT"]),
+        Route("/api/questions/{question_id:int}/star", moderation.star, methods=["POST"]),
+        Route("/api/questions/{question_id:int}/{action}", moderation.question_action, methods=["POST"]),
+        Route("/api/studios/{studio_id:int}/queue", moderation.reorder_queue, methods=["POST"]),
+        Route("/api/segments/{segment_id:int}/status", moderation.segment_status, methods=["POST"]),
+        Route("/api/host/{token}/queue", moderation.host_queue, methods=["GET"]),
+        WebSocketRoute("/ws/viewer", endpoints.viewer_socket),
+        WebSocketRoute("/ws/moderator", endpoints.moderator_socket),
+        WebSocketRoute("/ws/host", endpoints.host_socket),
+    ]
+    ui = ROOT / "moderator_ui" / "static"
+    if ui.is_dir():
+        routes.append(Mount("/static", StaticFiles(directory=ui), name="static"))
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie="qa_session",
+            max_age=settings.session_max_age,
+            same_site="lax",
+            https_only=settings.cookie_secure,
+        )
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={DomainError: _domain_error},
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,1 @@
+"""Event bus between hub processes: channel names, Redis transport, replay."""

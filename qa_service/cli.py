@@ -1,0 +1,235 @@
+"""qa-service: serve, demo, worker, event load, users add, db upgrade, host-link."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .settings import Settings, load_settings
+
+log = logging.getLogger("qa_service")
+
+
+def _context(settings: Settings, redis_url: str | None = None):  # type: ignore[no-untyped-def]
+    """A service context for one-shot commands (no hub)."""
+    import redis
+
+    from .bus.redis_bus import SyncPublisher
+    from .db.engine import make_engine
+    from .services.context import Context
+
+    engine = make_engine(settings.effective_database_url)
+    url = redis_url or settings.redis_url
+    client = redis.Redis.from_url(url) if url else _NullRedis()
+    return Context(settings, engine, SyncPublisher(client, settings.redis_prefix, settings.history_size))  # type: ignore[arg-type]
+
+
+class _NullRedis:
+    """Offline commands (event load, users add) with no Redis configured: the
+    events they would publish have no listener; hubs resync from the database."""
+
+    def register_script(self, _script: str):  # type: ignore[no-untyped-def]
+        return lambda keys, args: 0
+
+    def get(self, _key: str) -> None:
+        return None
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from .db.engine import upgrade
+
+    upgrade(settings.effective_database_url)
+    print(f"database at head: {_safe_url(settings.effective_database_url)}")
+    return 0
+
+
+def cmd_event_load(settings: Settings, args: argparse.Namespace) -> int:
+    from .db.engine import upgrade
+    from .services.event_loader import ScheduleError, load
+
+    if settings.auto_migrate:
+        upgrade(settings.effective_database_url)
+    shift = datetime.now(UTC) - timedelta(minutes=1) if args.start_now else None
+    try:
+        event_id = load(_context(settings), Path(args.file), shift_to=shift)
+    except (ScheduleError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"loaded event {event_id} from {args.file}")
+    return 0
+
+
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from .db.engine import upgrade
+    from .domain.errors import DomainError
+    from .services.accounts import add_user
+
+    password = args.password or os.environ.get("QA_NEW_USER_PASSWORD")
+    if not password:
+        password = getpass.getpass(f"password for {args.username}: ")
+    if settings.auto_migrate:
+        upgrade(settings.effective_database_url)
+    try:
+        user = add_user(_context(settings), args.username, password, args.role)
+    except (DomainError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"user {user.username} ({user.role}) saved")
+    return 0
+
+
+def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) -> list[tuple[str, str]]:
+    from sqlmodel import select
+
+    from .db.models import Studio
+    from .security import Signer
+
+    signer = Signer(settings.secret_key)
+    ctx = _context(settings)
+    out = []
+    with ctx.transaction() as (db, _):
+        for studio in db.exec(select(Studio).order_by(Studio.id)):  # type: ignore[arg-type]
+            if revoke and studio.slug == revoke:
+                studio.host_token_version += 1
+                db.add(studio)
+            assert studio.id is not None
+            out.append((studio.slug, f"{base_url}/host/{signer.host_token(studio.id, studio.host_token_version)}"))
+    return out
+
+
+def cmd_host_links(settings: Settings, args: argparse.Namespace) -> int:
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    for slug, url in host_links(settings, base, revoke=args.revoke):
+        print(f"{slug:14} {url}")
+    if args.revoke:
+        print(f"the old host link of {args.revoke} no longer opens")
+    return 0
+
+
+def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,  # ≈25 KiB per idle socket instead of ≈60-120
+        # A hard protocol cap above the app's own limit, so an oversize frame under
+        # it gets a clear frame.too_large reply and only a huge one is cut (1009).
+        "ws_max_size": settings.max_frame_bytes * 4,
+        "proxy_headers": True,
+        "log_level": "info",
+    }
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    uvicorn.run(create_app(settings), **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
+    return 0
+
+
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-moderator"
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything on one machine: embedded Redis, SQLite, the sample event live now."""
+    import uvicorn
+
+    from .app import create_app
+    from .db.engine import upgrade
+    from .embedded_redis import EmbeddedRedis
+    from .services.accounts import add_user
+    from .services.event_loader import SAMPLE, load
+
+    embedded = None
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        settings = settings.model_copy(update={"redis_url": embedded.start()})
+    try:
+        upgrade(settings.effective_database_url)
+        ctx = _context(settings)
+        load(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
+        add_user(ctx, DEMO_USER, DEMO_PASSWORD, "moderator")
+        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        workers = _start_demo_workers(settings)
+        print("\n  Live Q&A demo: the sample marathon is on air now\n")
+        print(f"  viewer page     {base}/")
+        print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {DEMO_PASSWORD})")
+        for slug, url in host_links(settings, base):
+            print(f"  host {slug:11}{url}")
+        print(f"  API schema      {base}/openapi.json\n", flush=True)
+        try:
+            uvicorn.run(create_app(settings), **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
+        finally:
+            for proc in workers:
+                proc.terminate()
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+def _start_demo_workers(settings: Settings) -> list:  # type: ignore[type-arg]
+    """The translation worker slot (see workers/); absent until it is installed."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("workers.translate") is None:
+        return []
+    env = dict(os.environ, QA_REDIS_URL=settings.redis_url or "", QA_DATA_DIR=str(settings.data_dir))
+    return [subprocess.Popen([sys.executable, "-m", "qa_service.cli", "worker"], env=env)]
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qa-service", description="Moderated multilingual live Q&A")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run a hub process (HTTP + websockets)").set_defaults(fn=cmd_serve)
+    sub.add_parser("demo", help="run everything on this machine with the sample event").set_defaults(fn=cmd_demo)
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the schema to the newest revision").set_defaults(fn=cmd_db_upgrade)
+    ev = sub.add_parser("event", help="event schedule").add_subparsers(dest="event_command", required=True)
+    load = ev.add_parser("load", help="create or update the event from a YAML file")
+    load.add_argument("file")
+    load.add_argument("--start-now", action="store_true", help="shift the day so the first segment is live now")
+    load.set_defaults(fn=cmd_event_load)
+    users = sub.add_parser("users", help="staff accounts").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create or update an account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["moderator", "host", "admin"])
+    add.add_argument("--password", help="default: $QA_NEW_USER_PASSWORD, else asked for")
+    add.set_defaults(fn=cmd_users_add)
+    hl = sub.add_parser("host-links", help="print each studio's host display link")
+    hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
+    hl.set_defaults(fn=cmd_host_links)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    return int(args.fn(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

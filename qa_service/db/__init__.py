@@ -1,0 +1,1 @@
+"""SQL persistence: tables, engine and sessions, Alembic migrations."""

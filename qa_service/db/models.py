@@ -1,0 +1,117 @@
+"""SQLModel tables. The database is the truth; the bus only carries hints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from pydantic import NaiveDatetime
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Naive UTC: stored the same way by SQLite and PostgreSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(index=True, unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    moderator_language: str = Field(max_length=8)
+    viewer_languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Studio(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    slug: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    city: str = Field(max_length=100)
+    country: str = Field(max_length=100)
+    timezone: str = Field(max_length=64)
+    host_languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    host_token_version: int = 1  # bump to revoke every host link of the studio
+
+    __table_args__ = (sa.UniqueConstraint("event_id", "slug"),)
+
+
+class Segment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    studio_id: int = Field(foreign_key="studio.id", index=True)
+    title: str = Field(max_length=200)
+    starts_at: NaiveDatetime
+    ends_at: NaiveDatetime
+    status: str = Field(default="upcoming", max_length=16)  # upcoming | live | ended
+    status_manual: bool = False  # a moderator set the status: the clock leaves it alone
+
+
+class Speaker(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    segment_id: int = Field(foreign_key="segment.id", index=True)
+    name: str = Field(max_length=200)
+    title: str = Field(default="", max_length=200)
+    organisation: str = Field(default="", max_length=200)
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Question(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    speaker_id: int = Field(foreign_key="speaker.id", index=True)
+    segment_id: int = Field(foreign_key="segment.id", index=True)
+    studio_id: int = Field(foreign_key="studio.id", index=True)
+    viewer_id: str = Field(max_length=64, index=True)
+    client_id: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    language: str = Field(max_length=8)
+    detected_language: str | None = Field(default=None, max_length=8)
+    display_name: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="pending", max_length=16, index=True)
+    version: int = 1
+    queue_position: float | None = None
+    reject_reason: str | None = Field(default=None, max_length=200)
+    merged_into_id: int | None = Field(default=None, foreign_key="question.id")
+    translation_state: str = Field(default="pending", max_length=16)  # pending | done | untranslated
+    translation_error: str | None = Field(default=None, max_length=300)
+    starred: bool = False
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("viewer_id", "client_id", name="uq_question_viewer_client"),)
+
+
+class Translation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="question.id", index=True)
+    language: str = Field(max_length=8)
+    text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    engine: str = Field(max_length=64)  # "argos" or "human"
+    model_version: str = Field(default="", max_length=64)
+    edited_by: str | None = Field(default=None, max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("question_id", "language", name="uq_translation_question_language"),)
+
+
+class ModerationAction(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    question_id: int | None = Field(default=None, foreign_key="question.id", index=True)
+    segment_id: int | None = Field(default=None, foreign_key="segment.id")
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    before: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=64)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # moderator | host | admin
+    disabled: bool = False
+    created_at: NaiveDatetime = Field(default_factory=utcnow)

@@ -1,0 +1,126 @@
+"""Question life cycle: which action moves a question from which status to which.
+
+    pending ──approve──▶ approved ──enqueue──▶ queued ──on_air──▶ on_air ──answer──▶ answered
+       │                    │  ▲                 │  ▲                │
+       │                    │  └────dequeue──────┘  └─────skip───────┘
+       ├──reject──▶ rejected ──reopen──▶ pending
+       └──merge───▶ merged (into another question)
+
+reject and merge are allowed from pending, approved and queued.  Every change
+bumps the version; an action naming a stale version is refused.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from .errors import Conflict, DomainError
+
+
+class Status(enum.StrEnum):
+    pending = "pending"
+    approved = "approved"
+    queued = "queued"
+    on_air = "on_air"
+    answered = "answered"
+    rejected = "rejected"
+    merged = "merged"
+
+
+class Action(enum.StrEnum):
+    approve = "approve"
+    enqueue = "enqueue"
+    dequeue = "dequeue"
+    on_air = "on_air"
+    skip = "skip"
+    answer = "answer"
+    reject = "reject"
+    reopen = "reopen"
+    merge = "merge"
+
+
+_OPEN = (Status.pending, Status.approved, Status.queued)
+
+TRANSITIONS: dict[Action, tuple[tuple[Status, ...], Status]] = {
+    Action.approve: ((Status.pending,), Status.approved),
+    Action.enqueue: ((Status.approved,), Status.queued),
+    Action.dequeue: ((Status.queued,), Status.approved),
+    Action.on_air: ((Status.queued,), Status.on_air),
+    Action.skip: ((Status.on_air,), Status.queued),
+    Action.answer: ((Status.on_air,), Status.answered),
+    Action.reject: (_OPEN, Status.rejected),
+    Action.reopen: ((Status.rejected,), Status.pending),
+    Action.merge: (_OPEN, Status.merged),
+}
+
+# Statuses a studio's host (and its public display) may ever see.
+HOST_VISIBLE = frozenset({Status.queued, Status.on_air, Status.answered})
+# Statuses that count as "approved" for anyone outside the moderation team.
+PUBLICLY_APPROVED = frozenset({Status.approved, Status.queued, Status.on_air, Status.answered})
+
+
+@dataclass(frozen=True)
+class QuestionState:
+    status: Status
+    version: int
+    reject_reason: str | None = None
+    merged_into: int | None = None
+
+
+def check_version(current: int, expected: int | None) -> None:
+    if expected is not None and expected != current:
+        raise Conflict(
+            "question.stale_version",
+            f"the question changed meanwhile (version {current}, you had {expected}); reload it",
+            current_version=current,
+        )
+
+
+def transition(
+    state: QuestionState,
+    action: Action,
+    *,
+    expected_version: int | None,
+    reason: str | None = None,
+    merged_into: int | None = None,
+) -> QuestionState:
+    """Return the state after ``action`` or raise ``DomainError``."""
+    check_version(state.version, expected_version)
+    allowed_from, target = TRANSITIONS[action]
+    if state.status not in allowed_from:
+        raise Conflict(
+            "question.illegal_transition",
+            f"cannot {action.value} a question that is {state.status.value}",
+            status=state.status.value,
+            action=action.value,
+        )
+    if action is Action.reject:
+        reason = (reason or "").strip()
+        if not reason:
+            raise DomainError("question.reason_required", "a reason is required to reject a question")
+        return replace(state, status=target, version=state.version + 1, reject_reason=reason[:200])
+    if action is Action.merge:
+        if merged_into is None:
+            raise DomainError("question.merge_target_required", "name the question to merge into")
+        return replace(state, status=target, version=state.version + 1, merged_into=merged_into)
+    return replace(state, status=target, version=state.version + 1, reject_reason=None)
+
+
+def bump(state: QuestionState, *, expected_version: int | None) -> QuestionState:
+    """A change that keeps the status (an edited translation, a new position)."""
+    check_version(state.version, expected_version)
+    return replace(state, version=state.version + 1)
+
+
+def viewer_status(status: Status) -> str:
+    """The status word a viewer sees for their own question."""
+    return {
+        Status.pending: "received",
+        Status.approved: "approved",
+        Status.queued: "approved",
+        Status.on_air: "on_air",
+        Status.answered: "answered",
+        Status.rejected: "not_selected",
+        Status.merged: "approved",
+    }[status]

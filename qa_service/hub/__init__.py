@@ -1,0 +1,1 @@
+"""Websocket endpoints: message format, per-socket sender, viewer/moderator/host."""

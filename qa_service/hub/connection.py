@@ -1,0 +1,182 @@
+"""One websocket: a bounded outgoing queue with one sender task, subscriptions
+with gap detection, replay on reconnect and resync when replay is impossible."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..bus.redis_bus import AsyncBus, BusEvent, topic
+from . import protocol
+
+log = logging.getLogger(__name__)
+
+SnapshotFn = Callable[[], Awaitable[dict[str, Any]]]
+_CLOSE = object()
+
+
+class Connection:
+    def __init__(self, ws: WebSocket, bus: AsyncBus, event_id: int, *, queue_size: int, messages_per_second: int) -> None:
+        self.ws = ws
+        self.bus = bus
+        self.event_id = event_id
+        self.channels: list[str] = []
+        self.snapshot_fn: SnapshotFn | None = None
+        self.last: dict[str, int] = {}
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
+        self._buffer: list[BusEvent] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self.closing = False
+        self.close_code: int | None = None
+        # Token bucket against message floods.
+        self._rate = float(messages_per_second)
+        self._tokens = self._rate * 2
+        self._stamp = time.monotonic()
+        self._strikes = 0
+
+    # ── outgoing ────────────────────────────────────────────────────────────
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name="ws-sender")
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message; never blocks. A full queue means a slow client: drop it."""
+        if self.closing:
+            return
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.info("slow consumer: closing socket (queue of %d full)", self._queue.maxsize)
+            self.close(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with your last seq")
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing, self.close_code = True, code
+        # Skip whatever is still queued: the client will resync anyway.
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(_CLOSE)
+        self._close_reason = reason
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is _CLOSE:
+                    if self.ws.application_state == WebSocketState.CONNECTED:
+                        await self.ws.close(self.close_code or 1000, self._close_reason)
+                    return
+                await self.ws.send_text(protocol.dumps(item))  # type: ignore[arg-type]
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away mid-send
+            log.debug("sender stopped: %s", exc)
+            self.closing = True
+
+    async def stop(self) -> None:
+        for ch in self.channels:
+            await self.bus.unlisten(topic(self.event_id, ch), self._on_event)
+        self.channels = []
+        for task in (self._sender, self._resync_task):
+            if task and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+
+    # ── flood control ───────────────────────────────────────────────────────
+    def allow_message(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._rate * 2, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._strikes = max(0, self._strikes - 1)
+            return True
+        self._strikes += 1
+        if self._strikes > self._rate * 5:
+            self.close(protocol.CLOSE_FLOOD, "too many messages")
+        return False
+
+    # ── incoming events ─────────────────────────────────────────────────────
+    def _on_event(self, event: BusEvent) -> None:
+        if self._buffer is not None:
+            self._buffer.append(event)
+        else:
+            self._deliver(event)
+
+    def _deliver(self, event: BusEvent) -> None:
+        last = self.last.get(event.channel, 0)
+        if event.seq <= last:
+            return  # already covered by the snapshot or a replay
+        if event.seq != last + 1:
+            self.request_resync("gap")
+            return
+        self.last[event.channel] = event.seq
+        self.send(event.data)
+
+    async def attach(
+        self, channels: list[str], snapshot_fn: SnapshotFn, resume: object, reply: Callable[[str], dict[str, Any]]
+    ) -> None:
+        """Subscribe, then send ``reply(mode)`` and either replay what the client
+        missed (mode "replayed") or a resync notice and a snapshot ("snapshot")."""
+        self.snapshot_fn = snapshot_fn
+        self._buffer = []
+        for ch in channels:
+            if ch not in self.channels:
+                await self.bus.listen(topic(self.event_id, ch), self._on_event)
+                self.channels.append(ch)
+        replayed: list[BusEvent] = []
+        mode = "snapshot"
+        if isinstance(resume, dict) and resume:
+            mode = "replayed"
+            for ch in channels:
+                after = resume.get(ch)
+                if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                    mode = "snapshot"
+                    break
+                r = await self.bus.replay(topic(self.event_id, ch), after)
+                if r.events is None:
+                    mode = "snapshot"
+                    break
+                self.last[ch] = after
+                replayed.extend(r.events)
+        self.send(reply(mode))
+        if isinstance(resume, dict) and resume and mode == "snapshot":
+            self.send({"type": "resync", "payload": {"reason": "history_unavailable"}})
+        if mode == "snapshot":
+            await self._send_snapshot()
+        else:
+            for event in replayed:
+                self._deliver(event)
+        self._flush_buffer()
+
+    async def _send_snapshot(self) -> None:
+        assert self.snapshot_fn is not None
+        heads = {ch: await self.bus.head(topic(self.event_id, ch)) for ch in self.channels}
+        snapshot = await self.snapshot_fn()
+        self.last = dict(heads)
+        self.send({"type": "snapshot", "seq": heads, "payload": snapshot})
+
+    def _flush_buffer(self) -> None:
+        buffered, self._buffer = self._buffer or [], None
+        for event in buffered:
+            self._deliver(event)
+
+    def request_resync(self, reason: str) -> None:
+        if self.closing or self.snapshot_fn is None or (self._resync_task and not self._resync_task.done()):
+            return
+        self._buffer = []
+        self.send({"type": "resync", "payload": {"reason": reason}})
+        self._resync_task = asyncio.create_task(self._resync())
+
+    async def _resync(self) -> None:
+        try:
+            await self._send_snapshot()
+        finally:
+            self._flush_buffer()

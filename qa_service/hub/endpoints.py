@@ -1,0 +1,257 @@
+"""The three websocket endpoints: /ws/viewer, /ws/moderator, /ws/host."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket
+
+from ..bus import channels
+from ..db.models import Studio
+from ..domain.errors import DomainError
+from ..services import accounts, questions, snapshots
+from . import protocol
+from .connection import Connection
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# hello gets the request id and sends its own reply (before the snapshot or replay).
+HelloHandler = Callable[[str | None, dict[str, Any]], Awaitable[None]]
+HELLO_TIMEOUT = 15.0
+
+
+def _hub(ws: WebSocket) -> Hub:
+    return ws.app.state.hub  # type: ignore[no-any-return]
+
+
+def same_origin(ws: WebSocket) -> bool:
+    """Cookie-authenticated sockets must come from our own pages (no CSWSH)."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    return urlsplit(origin).netloc == ws.headers.get("host")
+
+
+async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handlers: dict[str, Handler]) -> None:
+    """Receive loop shared by every role: hello first, then requests."""
+    hub = _hub(ws)
+    greeted = False
+    while not conn.closing:
+        try:
+            timeout = None if greeted else HELLO_TIMEOUT
+            message = await asyncio.wait_for(ws.receive(), timeout)
+        except TimeoutError:
+            conn.close(protocol.CLOSE_HELLO_TIMEOUT, "send hello first")
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        if not conn.allow_message():
+            conn.send(protocol.error(None, "rate.limited", "too many messages; slow down"))
+            continue
+        request_id = None
+        try:
+            req = protocol.parse(message, hub.settings.max_frame_bytes)
+            request_id = req.id
+            if req.type == "ping":
+                conn.send(protocol.ok(req.id, {"pong": True}))
+                continue
+            if req.type == "hello":
+                if greeted:
+                    raise DomainError("session.already_started", "hello was already sent on this socket")
+                await on_hello(req.id, req.payload)
+                greeted = True
+                continue
+            if not greeted:
+                raise DomainError("session.hello_required", "send hello before anything else")
+            handler = handlers.get(req.type)
+            if handler is None:
+                raise protocol.ProtocolError(
+                    "message.unknown_type", f"unknown message type {req.type!r}", req.id, known=sorted(handlers)
+                )
+            conn.send(protocol.ok(req.id, await handler(req.payload)))
+        except protocol.ProtocolError as exc:
+            conn.send(protocol.error(exc.request_id or request_id, exc.code, exc.message, exc.details))
+        except DomainError as exc:
+            conn.send(protocol.error(request_id, exc.code, exc.message, exc.details))
+
+
+async def _run(ws: WebSocket, make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]]) -> None:
+    hub = _hub(ws)
+    try:
+        event_id = await hub.event_id()
+    except DomainError as exc:
+        await ws.send_text(protocol.dumps(protocol.error(None, exc.code, exc.message)))
+        await ws.close(1011)
+        return
+    conn = Connection(
+        ws, hub.bus, event_id, queue_size=hub.settings.socket_queue_size, messages_per_second=hub.settings.messages_per_second
+    )
+    hub.connections.add(conn)
+    conn.start()
+    try:
+        on_hello, handlers = make(conn)
+        await _serve(ws, conn, on_hello, handlers)
+    finally:
+        hub.connections.discard(conn)
+        if not conn.closing:
+            conn.close(1000, "bye")
+        sender = conn._sender
+        if sender is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(sender), 1.0)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        await conn.stop()
+
+
+def _resume(payload: dict[str, Any]) -> object:
+    return payload.get("resume")
+
+
+# ── viewer ──────────────────────────────────────────────────────────────────
+async def viewer_socket(ws: WebSocket) -> None:
+    hub = _hub(ws)
+    await ws.accept()
+    client_ip = ws.client.host if ws.client else "unknown"
+    state: dict[str, str] = {}
+
+    def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
+        async def hello(rid: str | None, payload: dict[str, Any]) -> None:
+            viewer_id = hub.signer.read_viewer_token(payload.get("viewer_token"))
+            token = payload.get("viewer_token")
+            if viewer_id is None:
+                viewer_id, token = hub.signer.new_viewer()
+            state["viewer_id"] = viewer_id
+            await conn.attach(
+                [channels.viewer(viewer_id), channels.SCHEDULE],
+                lambda: hub.run(snapshots.viewer, hub.ctx, conn.event_id, viewer_id),
+                _resume(payload),
+                lambda mode: protocol.ok(
+                    rid,
+                    {"protocol": protocol.PROTOCOL_VERSION, "viewer_id": viewer_id, "viewer_token": token, "start": mode},
+                ),
+            )
+
+        async def ask(payload: dict[str, Any]) -> dict[str, Any]:
+            viewer_id = state["viewer_id"]
+            existing = await hub.run(questions.find_existing, hub.ctx, viewer_id, payload.get("client_id"))
+            if existing is not None:
+                return {"question": existing, "duplicate": True}
+            s = hub.settings
+            if await hub.rate_limited(f"ask:v:{viewer_id}", s.questions_per_minute) or await hub.rate_limited(
+                f"ask:ip:{client_ip}", s.questions_per_minute * 4
+            ):
+                raise DomainError(
+                    "rate.limited", f"at most {s.questions_per_minute} questions a minute; try again shortly"
+                )
+            result = await hub.run(questions.ask, hub.ctx, conn.event_id, viewer_id, payload)
+            return {"question": result.question, "duplicate": not result.created}
+
+        async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
+            return await hub.run(snapshots.viewer, hub.ctx, conn.event_id, state["viewer_id"])
+
+        return hello, {"question.ask": ask, "snapshot": snapshot}
+
+    await _run(ws, make)
+
+
+# ── moderator ───────────────────────────────────────────────────────────────
+async def moderator_socket(ws: WebSocket) -> None:
+    hub = _hub(ws)
+    user = await hub.run(accounts.get_user, hub.ctx, ws.session.get("uid"))
+    if not same_origin(ws):
+        await ws.close(protocol.CLOSE_FORBIDDEN, "cross-origin socket refused")
+        return
+    if user is None or user.role not in ("moderator", "admin"):
+        await ws.close(protocol.CLOSE_UNAUTHORIZED, "log in as a moderator first")
+        return
+    await ws.accept()
+
+    def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
+        async def hello(rid: str | None, payload: dict[str, Any]) -> None:
+            await conn.attach(
+                [channels.MODERATION, channels.SCHEDULE],
+                lambda: hub.run(snapshots.moderator, hub.ctx, conn.event_id),
+                _resume(payload),
+                lambda mode: protocol.ok(
+                    rid, {"protocol": protocol.PROTOCOL_VERSION, "user": user.username, "role": user.role, "start": mode}
+                ),
+            )
+
+        async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
+            return await hub.run(snapshots.moderator, hub.ctx, conn.event_id)
+
+        return hello, {"snapshot": snapshot}
+
+    await _run(ws, make)
+
+
+# ── host ────────────────────────────────────────────────────────────────────
+def studio_from_token(hub: Hub, token: str | None) -> Studio | None:
+    """The studio a host link opens, or None if forged or revoked."""
+    parsed = hub.signer.read_host_token(token or "")
+    if parsed is None:
+        return None
+    studio_id, version = parsed
+    with hub.ctx.transaction() as (db, _):
+        studio = db.get(Studio, studio_id)
+    if studio is None or studio.host_token_version != version:
+        return None
+    return studio
+
+
+async def host_socket(ws: WebSocket) -> None:
+    hub = _hub(ws)
+    studio = await hub.run(studio_from_token, hub, ws.query_params.get("token"))
+    if studio is None or studio.id is None:
+        await ws.close(protocol.CLOSE_UNAUTHORIZED, "this host link is invalid or was revoked")
+        return
+    studio_id = studio.id
+    actor = f"host:{studio.slug}"
+    await ws.accept()
+
+    def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
+        async def hello(rid: str | None, payload: dict[str, Any]) -> None:
+            await conn.attach(
+                [channels.studio(studio_id), channels.SCHEDULE],
+                lambda: hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id),
+                _resume(payload),
+                lambda mode: protocol.ok(rid, {"protocol": protocol.PROTOCOL_VERSION, "studio_id": studio_id, "start": mode}),
+            )
+
+        async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
+            return await hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id)
+
+        def action(name: str) -> Handler:
+            async def run(payload: dict[str, Any]) -> dict[str, Any]:
+                qid = payload.get("question_id")
+                if not isinstance(qid, int):
+                    raise DomainError("question.invalid", "question_id must be an integer")
+                version = payload.get("version")
+                q = await hub.run(_host_action, hub, conn.event_id, studio_id, qid, name, actor, version)
+                return {"question": q}
+
+            return run
+
+        return hello, {
+            "snapshot": snapshot,
+            "host.on_air": action("on_air"),
+            "host.answer": action("answer"),
+            "host.skip": action("skip"),
+        }
+
+    await _run(ws, make)
+
+
+def _host_action(hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: object) -> dict[str, Any]:
+    with hub.ctx.transaction() as (db, _):
+        q = db.get(questions.Question, qid)
+        if q is None or q.studio_id != studio_id:
+            raise DomainError("question.unknown", f"there is no question {qid} in this studio's queue")
+    expected = version if isinstance(version, int) else None
+    return questions.moderate(hub.ctx, event_id, qid, action, actor, expected_version=expected)

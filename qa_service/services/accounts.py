@@ -1,0 +1,44 @@
+"""Staff accounts."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from ..db.models import User
+from ..domain.errors import DomainError
+from ..security import ROLES, hash_password, verify_password
+from .context import Context
+
+
+def add_user(ctx: Context, username: str, password: str, role: str) -> User:
+    if role not in ROLES:
+        raise DomainError("user.role_invalid", f"role must be one of {', '.join(ROLES)}")
+    if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise DomainError("user.name_invalid", "a username is 1-64 letters, digits, '.', '-' or '_'")
+    with ctx.transaction() as (db, _):
+        user = db.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            user = User(username=username, password_hash=hash_password(password), role=role)
+        else:
+            user.password_hash, user.role, user.disabled = hash_password(password), role, False
+        db.add(user)
+        db.flush()
+        return user
+
+
+def authenticate(ctx: Context, username: object, password: object) -> User | None:
+    if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1000:
+        return None
+    with ctx.transaction() as (db, _):
+        user = db.exec(select(User).where(User.username == username)).first()
+    if user is None or user.disabled or not verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+def get_user(ctx: Context, user_id: object) -> User | None:
+    if not isinstance(user_id, int):
+        return None
+    with ctx.transaction() as (db, _):
+        user = db.get(User, user_id)
+    return None if user is None or user.disabled else user

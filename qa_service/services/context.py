@@ -1,0 +1,47 @@
+"""What a service call needs: a database session factory and the bus publisher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from ..bus.redis_bus import SyncPublisher
+from ..db.engine import session as new_session
+from ..settings import Settings
+
+
+@dataclass
+class Outbox:
+    """Events gathered inside a transaction, published only after it committed."""
+
+    items: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def add(self, event_id: int, channel: str, type_: str, payload: dict[str, Any]) -> None:
+        self.items.append((event_id, channel, type_, payload))
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: Engine
+    publisher: SyncPublisher
+    # Called after a question was committed (the translation enqueuer plugs in here).
+    on_question_created: list[Callable[[int], None]] = field(default_factory=list)
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[Session, Outbox]]:
+        """Run a unit of work; on commit, publish its events in order."""
+        outbox = Outbox()
+        with new_session(self.engine) as db:
+            yield db, outbox
+            db.commit()
+        for event_id, channel, type_, payload in outbox.items:
+            self.publisher.publish(event_id, channel, type_, payload)
+        for hook in outbox.after_commit:
+            hook()

@@ -1,0 +1,148 @@
+"""Load an event schedule from YAML (see qa_service/sample/marathon.yaml)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from sqlmodel import select
+
+from ..db.models import Event, Segment, Speaker, Studio
+from ..domain.validation import LANGUAGE_CODE
+from .context import Context
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "marathon.yaml"
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+def _req(d: dict[str, Any], key: str, where: str) -> Any:
+    if key not in d or d[key] in (None, ""):
+        raise ScheduleError(f"{where}: '{key}' is required")
+    return d[key]
+
+
+def _langs(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and LANGUAGE_CODE.match(v) for v in value):
+        raise ScheduleError(f"{where}: languages must be a non-empty list of codes such as [ar, en]")
+    return [v.lower() for v in value]
+
+
+def _zone(name: Any, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"{where}: unknown time zone {name!r}") from None
+
+
+def _clock(value: Any, where: str) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise ScheduleError(f"{where}: time must look like 09:30, not {value!r}") from None
+
+
+def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[str, Any]:
+    """Validate the YAML and return plain records with UTC start and end times.
+    ``shift_to`` moves the whole day so the first segment starts then (demos)."""
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict):
+        raise ScheduleError("the file must be a YAML mapping with event, studios and segments")
+    ev = _req(doc, "event", "file")
+    zone = _zone(ev.get("timezone", "UTC"), "event")
+    day = today if str(ev.get("date", "today")) == "today" else date.fromisoformat(str(ev["date"]))
+    event = {
+        "slug": str(_req(ev, "slug", "event")),
+        "name": str(_req(ev, "name", "event")),
+        "moderator_language": _langs([_req(ev, "moderator_language", "event")], "event.moderator_language")[0],
+        "viewer_languages": _langs(_req(ev, "viewer_languages", "event"), "event.viewer_languages"),
+    }
+    studios = []
+    for i, st in enumerate(_req(doc, "studios", "file")):
+        where = f"studios[{i}]"
+        _zone(_req(st, "timezone", where), where)
+        studios.append(
+            {
+                "slug": str(_req(st, "slug", where)),
+                "name": str(_req(st, "name", where)),
+                "city": str(_req(st, "city", where)),
+                "country": str(_req(st, "country", where)),
+                "timezone": str(st["timezone"]),
+                "host_languages": _langs(_req(st, "host_languages", where), where),
+            }
+        )
+    slugs = {s["slug"] for s in studios}
+    segments = []
+    for i, sg in enumerate(_req(doc, "segments", "file")):
+        where = f"segments[{i}]"
+        if _req(sg, "studio", where) not in slugs:
+            raise ScheduleError(f"{where}: unknown studio {sg['studio']!r}")
+        start = datetime.combine(day, _clock(_req(sg, "start", where), where), zone)
+        end = datetime.combine(day, _clock(_req(sg, "end", where), where), zone)
+        if end <= start:
+            raise ScheduleError(f"{where}: end must be after start")
+        speakers = []
+        for j, sp in enumerate(_req(sg, "speakers", where)):
+            w = f"{where}.speakers[{j}]"
+            speakers.append(
+                {
+                    "name": str(_req(sp, "name", w)),
+                    "title": str(sp.get("title", "")),
+                    "organisation": str(sp.get("organisation", "")),
+                    "languages": _langs(_req(sp, "languages", w), w),
+                }
+            )
+        segments.append({"studio": sg["studio"], "title": str(_req(sg, "title", where)), "start": start, "end": end, "speakers": speakers})
+    if shift_to is not None and segments:
+        delta = shift_to - min(s["start"] for s in segments)
+        for s in segments:
+            s["start"], s["end"] = s["start"] + delta, s["end"] + delta
+    for s in segments:
+        s["start"] = s["start"].astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+        s["end"] = s["end"].astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    return {"event": event, "studios": studios, "segments": segments}
+
+
+def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: date | None = None) -> int:
+    """Create or update the event (matched by slug; studios by slug, segments by
+    studio and title, speakers by name). Nothing is deleted. Returns the event id."""
+    from datetime import UTC
+
+    data = parse(path.read_text(encoding="utf-8"), today=today or datetime.now(UTC).date(), shift_to=shift_to)
+    with ctx.transaction() as (db, _):
+        ev = db.exec(select(Event).where(Event.slug == data["event"]["slug"])).first() or Event(**data["event"])
+        for k, v in data["event"].items():
+            setattr(ev, k, v)
+        db.add(ev)
+        db.flush()
+        assert ev.id is not None
+        by_slug: dict[str, Studio] = {}
+        for st in data["studios"]:
+            studio = db.exec(select(Studio).where(Studio.event_id == ev.id, Studio.slug == st["slug"])).first()
+            studio = studio or Studio(event_id=ev.id, **st)
+            for k, v in st.items():
+                setattr(studio, k, v)
+            db.add(studio)
+            db.flush()
+            by_slug[st["slug"]] = studio
+        for sg in data["segments"]:
+            studio = by_slug[sg["studio"]]
+            seg = db.exec(
+                select(Segment).where(Segment.event_id == ev.id, Segment.studio_id == studio.id, Segment.title == sg["title"])
+            ).first() or Segment(event_id=ev.id, studio_id=studio.id, title=sg["title"], starts_at=sg["start"], ends_at=sg["end"])
+            seg.starts_at, seg.ends_at = sg["start"], sg["end"]
+            db.add(seg)
+            db.flush()
+            for sp in sg["speakers"]:
+                speaker = db.exec(select(Speaker).where(Speaker.segment_id == seg.id, Speaker.name == sp["name"])).first()
+                speaker = speaker or Speaker(segment_id=seg.id, **sp)
+                for k, v in sp.items():
+                    setattr(speaker, k, v)
+                db.add(speaker)
+        db.flush()
+        return ev.id

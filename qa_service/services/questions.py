@@ -1,0 +1,311 @@
+"""Asking and moderating questions: one transaction per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from ..db.models import Event, ModerationAction, Question, Segment, Speaker, Translation, utcnow
+from ..domain import queue as queue_rules
+from ..domain.errors import Conflict, DomainError, NotFound
+from ..domain.lifecycle import Action, QuestionState, Status, bump, transition
+from ..domain.validation import clean_client_id, clean_language, clean_text
+from . import fanout
+from .context import Context, Outbox
+from .views import moderator_question, translations_of, viewer_question
+
+
+@dataclass(frozen=True)
+class AskResult:
+    question: dict[str, Any]  # the viewer's view
+    created: bool
+
+
+def find_existing(ctx: Context, viewer_id: str, client_id: object) -> dict[str, Any] | None:
+    cid = clean_client_id(client_id)
+    with ctx.transaction() as (db, _):
+        q = db.exec(select(Question).where(Question.viewer_id == viewer_id, Question.client_id == cid)).first()
+        return viewer_question(q) if q else None
+
+
+def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) -> AskResult:
+    """Validate and store a viewer's question. Idempotent on (viewer, client_id)."""
+    s = ctx.settings
+    client_id = clean_client_id(payload.get("client_id"))
+    text = clean_text(payload.get("text"), field="question", max_chars=s.max_question_chars, required=True)
+    language = clean_language(payload.get("language"))
+    name = clean_text(payload.get("display_name"), field="display_name", max_chars=s.max_name_chars, required=False)
+    speaker_id = payload.get("speaker_id")
+    if not isinstance(speaker_id, int) or isinstance(speaker_id, bool):
+        raise DomainError("speaker.invalid", "speaker_id must be an integer")
+
+    created_id: list[int] = []
+    try:
+        with ctx.transaction() as (db, outbox):
+            existing = db.exec(
+                select(Question).where(Question.viewer_id == viewer_id, Question.client_id == client_id)
+            ).first()
+            if existing:
+                return AskResult(viewer_question(existing), created=False)
+            speaker = db.get(Speaker, speaker_id)
+            segment = db.get(Segment, speaker.segment_id) if speaker else None
+            if speaker is None or segment is None or segment.event_id != event_id:
+                raise NotFound("speaker.unknown", f"there is no speaker {speaker_id} in this event")
+            allowed = {"live", "upcoming"} if s.accept_upcoming_questions else {"live"}
+            if segment.status not in allowed:
+                raise DomainError(
+                    "speaker.not_live",
+                    f"{speaker.name} is not on air now ({segment.status}); questions are closed",
+                    segment_status=segment.status,
+                )
+            q = Question(
+                event_id=event_id,
+                speaker_id=speaker_id,
+                segment_id=segment.id,
+                studio_id=segment.studio_id,
+                viewer_id=viewer_id,
+                client_id=client_id,
+                text=text,
+                language=language,
+                display_name=name,
+            )
+            db.add(q)
+            db.flush()
+            assert q.id is not None
+            created_id.append(q.id)
+            fanout.question_changed(db, outbox, q, old_status=None, created=True)
+            result = AskResult(viewer_question(q), created=True)
+    except sa.exc.IntegrityError:
+        # The same client id raced in through another connection: return that one.
+        again = find_existing(ctx, viewer_id, client_id)
+        if again is None:
+            raise
+        return AskResult(again, created=False)
+    for hook in ctx.on_question_created:
+        hook(created_id[0])
+    return result
+
+
+def _load(db: Session, event_id: int, question_id: int, *, lock: bool = True) -> Question:
+    stmt = select(Question).where(Question.id == question_id, Question.event_id == event_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    q = db.exec(stmt).first()
+    if q is None:
+        raise NotFound("question.unknown", f"there is no question {question_id}")
+    return q
+
+
+def _state(q: Question) -> QuestionState:
+    return QuestionState(Status(q.status), q.version, q.reject_reason, q.merged_into_id)
+
+
+def _snapshot(q: Question) -> dict[str, object]:
+    return {
+        "status": q.status,
+        "version": q.version,
+        "queue_position": q.queue_position,
+        "reject_reason": q.reject_reason,
+        "merged_into": q.merged_into_id,
+        "starred": q.starred,
+    }
+
+
+def _audit(db: Session, q: Question, actor: str, action: str, before: dict[str, object], **extra: object) -> None:
+    after = _snapshot(q) | extra
+    db.add(ModerationAction(event_id=q.event_id, question_id=q.id, actor=actor, action=action, before=before, after=after))
+
+
+def _queue(db: Session, studio_id: int) -> list[Question]:
+    return list(
+        db.exec(
+            select(Question)
+            .where(Question.studio_id == studio_id, Question.status == Status.queued.value)
+            .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
+        )
+    )
+
+
+def _apply(
+    db: Session,
+    outbox: Outbox,
+    q: Question,
+    action: Action,
+    actor: str,
+    *,
+    expected_version: int | None,
+    reason: str | None = None,
+    merged_into: int | None = None,
+) -> None:
+    before = _snapshot(q)
+    old = q.status
+    new = transition(_state(q), action, expected_version=expected_version, reason=reason, merged_into=merged_into)
+    q.status, q.version = new.status.value, new.version
+    q.reject_reason, q.merged_into_id = new.reject_reason, new.merged_into
+    if new.status is Status.queued and old != Status.queued.value:
+        tail = db.exec(
+            select(sa.func.max(Question.queue_position)).where(
+                Question.studio_id == q.studio_id, Question.status == Status.queued.value
+            )
+        ).one()
+        q.queue_position = (tail or 0) + 1
+    elif new.status is not Status.queued and new.status is not Status.on_air:
+        q.queue_position = None
+    q.updated_at = utcnow()
+    db.add(q)
+    db.flush()
+    _audit(db, q, actor, action.value, before)
+    fanout.question_changed(db, outbox, q, old_status=old)
+
+
+def moderate(
+    ctx: Context,
+    event_id: int,
+    question_id: int,
+    action: str,
+    actor: str,
+    *,
+    expected_version: int | None,
+    reason: str | None = None,
+    merged_into: int | None = None,
+    enqueue: bool = True,
+) -> dict[str, Any]:
+    """Apply one life-cycle action. ``approve`` also queues unless ``enqueue`` is false.
+    ``on_air`` marks the studio's current on-air question answered."""
+    try:
+        act = Action(action)
+    except ValueError:
+        raise DomainError("action.unknown", f"unknown action {action!r}") from None
+    with ctx.transaction() as (db, outbox):
+        q = _load(db, event_id, question_id)
+        if act is Action.merge:
+            _check_merge_target(db, event_id, q, merged_into)
+        if act is Action.on_air:
+            current = db.exec(
+                select(Question)
+                .where(Question.studio_id == q.studio_id, Question.status == Status.on_air.value)
+                .with_for_update()
+            ).all()
+            for other in current:
+                _apply(db, outbox, other, Action.answer, actor, expected_version=None)
+        _apply(db, outbox, q, act, actor, expected_version=expected_version, reason=reason, merged_into=merged_into)
+        if act is Action.approve and enqueue:
+            _apply(db, outbox, q, Action.enqueue, actor, expected_version=None)
+        if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (
+            act is Action.approve and enqueue
+        ):
+            fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in _queue(db, q.studio_id) if x.id])
+        return moderator_question(q, translations_of(db, [question_id])[question_id])
+
+
+def _check_merge_target(db: Session, event_id: int, q: Question, target_id: int | None) -> None:
+    if target_id is None:
+        raise DomainError("question.merge_target_required", "name the question to merge into")
+    if target_id == q.id:
+        raise DomainError("question.merge_self", "a question cannot be merged into itself")
+    target = db.get(Question, target_id)
+    if target is None or target.event_id != event_id:
+        raise NotFound("question.unknown", f"there is no question {target_id}")
+    if target.status in (Status.merged.value, Status.rejected.value):
+        raise Conflict("question.merge_target_closed", f"question {target_id} is {target.status}")
+
+
+def edit_translation(
+    ctx: Context, event_id: int, question_id: int, language: str, text: object, actor: str, *, expected_version: int | None
+) -> dict[str, Any]:
+    """A moderator's fix of a translation. Later machine results never overwrite it."""
+    lang = clean_language(language)
+    fixed = clean_text(text, field="translation", max_chars=ctx.settings.max_question_chars * 3, required=True)
+    with ctx.transaction() as (db, outbox):
+        q = _load(db, event_id, question_id)
+        before = _snapshot(q)
+        new = bump(_state(q), expected_version=expected_version)
+        t = db.exec(select(Translation).where(Translation.question_id == q.id, Translation.language == lang)).first()
+        old_text = t.text if t else None
+        if t is None:
+            t = Translation(question_id=question_id, language=lang, text=fixed or "", engine="human")
+        t.text, t.engine, t.model_version, t.edited_by, t.updated_at = fixed or "", "human", "", actor, utcnow()
+        db.add(t)
+        q.version, q.updated_at = new.version, utcnow()
+        db.add(q)
+        db.flush()
+        _audit(db, q, actor, "edit_translation", before | {"language": lang, "text": old_text}, language=lang, text=fixed)
+        fanout.question_changed(db, outbox, q, old_status=q.status)
+        return moderator_question(q, translations_of(db, [question_id])[question_id])
+
+
+def set_starred(
+    ctx: Context, event_id: int, question_id: int, starred: bool, actor: str, *, expected_version: int | None
+) -> dict[str, Any]:
+    with ctx.transaction() as (db, outbox):
+        q = _load(db, event_id, question_id)
+        before = _snapshot(q)
+        q.version = bump(_state(q), expected_version=expected_version).version
+        q.starred, q.updated_at = bool(starred), utcnow()
+        db.add(q)
+        db.flush()
+        _audit(db, q, actor, "star" if starred else "unstar", before)
+        fanout.question_changed(db, outbox, q, old_status=q.status)
+        return moderator_question(q, translations_of(db, [question_id])[question_id])
+
+
+def reorder(ctx: Context, event_id: int, studio_id: int, order: list[int], actor: str) -> list[int]:
+    """Replace a studio's queue order. It must name exactly the queued questions."""
+    if not isinstance(order, list) or not all(isinstance(i, int) for i in order):
+        raise DomainError("queue.invalid", "order must be a list of question ids")
+    with ctx.transaction() as (db, outbox):
+        queued = _queue_locked(db, event_id, studio_id)
+        queue_rules.check_same_members([q.id for q in queued if q.id], order)
+        return _write_order(db, outbox, event_id, studio_id, queued, order, actor)
+
+
+def move(ctx: Context, event_id: int, studio_id: int, question_id: int, index: int, actor: str) -> list[int]:
+    """Move one queued question to ``index`` (0 = next on air)."""
+    with ctx.transaction() as (db, outbox):
+        queued = _queue_locked(db, event_id, studio_id)
+        order = queue_rules.move([q.id for q in queued if q.id], question_id, index)
+        return _write_order(db, outbox, event_id, studio_id, queued, order, actor)
+
+
+def _queue_locked(db: Session, event_id: int, studio_id: int) -> list[Question]:
+    return list(
+        db.exec(
+            select(Question)
+            .where(
+                Question.event_id == event_id,
+                Question.studio_id == studio_id,
+                Question.status == Status.queued.value,
+            )
+            .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
+            .with_for_update()
+        )
+    )
+
+
+def _write_order(
+    db: Session, outbox: Outbox, event_id: int, studio_id: int, queued: list[Question], order: list[int], actor: str
+) -> list[int]:
+    by_id = {q.id: q for q in queued}
+    before = [q.id for q in queued]
+    for pos, qid in enumerate(order, start=1):
+        by_id[qid].queue_position = float(pos)
+        db.add(by_id[qid])
+    db.add(
+        ModerationAction(
+            event_id=event_id, actor=actor, action="reorder", before={"studio_id": studio_id, "order": before},
+            after={"studio_id": studio_id, "order": order},
+        )
+    )
+    db.flush()
+    fanout.queue_order(outbox, event_id, studio_id, order)
+    return order
+
+
+def event_by_slug(db: Session, slug: str | None) -> Event | None:
+    stmt = select(Event).order_by(Event.id)  # type: ignore[arg-type]
+    if slug:
+        stmt = stmt.where(Event.slug == slug)
+    return db.exec(stmt).first()

@@ -1,0 +1,83 @@
+"""Snapshots: the full state an audience starts from (and resyncs to)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from ..db.models import Event, Question, Studio
+from ..domain.errors import NotFound
+from ..domain.lifecycle import HOST_VISIBLE, Status
+from .context import Context
+from .views import host_question, moderator_question, schedule_view, studio_view, translations_of, viewer_question
+
+MODERATOR_LIMIT = 5000
+HOST_ANSWERED_TAIL = 5
+
+
+def _event(db: Any, event_id: int) -> Event:
+    event = db.get(Event, event_id)
+    if event is None:
+        raise NotFound("event.unknown", "no such event")
+    return event
+
+
+def schedule(ctx: Context, event_id: int) -> dict[str, Any]:
+    with ctx.transaction() as (db, _):
+        return schedule_view(db, _event(db, event_id))
+
+
+def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
+    with ctx.transaction() as (db, _):
+        event = _event(db, event_id)
+        qs = list(
+            db.exec(
+                select(Question).where(Question.event_id == event_id).order_by(Question.id.desc()).limit(MODERATOR_LIMIT)  # type: ignore[union-attr]
+            )
+        )
+        tr = translations_of(db, [q.id for q in qs if q.id])
+        return {
+            "schedule": schedule_view(db, event),
+            "questions": [moderator_question(q, tr[q.id]) for q in reversed(qs) if q.id],
+        }
+
+
+def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
+    with ctx.transaction() as (db, _):
+        event = _event(db, event_id)
+        studio = db.get(Studio, studio_id)
+        if studio is None or studio.event_id != event_id:
+            raise NotFound("studio.unknown", "no such studio")
+        visible = [s.value for s in HOST_VISIBLE if s is not Status.answered]
+        live = list(
+            db.exec(
+                select(Question)
+                .where(Question.studio_id == studio_id, Question.status.in_(visible))  # type: ignore[attr-defined]
+                .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
+            )
+        )
+        answered = list(
+            db.exec(
+                select(Question)
+                .where(Question.studio_id == studio_id, Question.status == Status.answered.value)
+                .order_by(Question.updated_at.desc())  # type: ignore[attr-defined]
+                .limit(HOST_ANSWERED_TAIL)
+            )
+        )
+        qs = live + answered
+        tr = translations_of(db, [q.id for q in qs if q.id])
+        return {
+            "studio": studio_view(studio),
+            "schedule": schedule_view(db, event),
+            "questions": [host_question(q, tr[q.id]) for q in qs if q.id],
+        }
+
+
+def viewer(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
+    with ctx.transaction() as (db, _):
+        event = _event(db, event_id)
+        qs = db.exec(
+            select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
+        ).all()
+        return {"schedule": schedule_view(db, event), "questions": [viewer_question(q) for q in qs]}

@@ -1,0 +1,146 @@
+"""What each audience sees of a record. Never hand a table row to a client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from ..db.models import Event, Question, Segment, Speaker, Studio, Translation
+from ..domain.lifecycle import Status, viewer_status
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() + "Z" if dt else None
+
+
+def translations_of(db: Session, question_ids: list[int]) -> dict[int, list[Translation]]:
+    out: dict[int, list[Translation]] = {qid: [] for qid in question_ids}
+    if question_ids:
+        for t in db.exec(select(Translation).where(Translation.question_id.in_(question_ids))):  # type: ignore[union-attr]
+            out[t.question_id].append(t)
+    return out
+
+
+def translation_view(t: Translation) -> dict[str, Any]:
+    return {
+        "language": t.language,
+        "text": t.text,
+        "engine": t.engine,
+        "model_version": t.model_version,
+        "edited_by": t.edited_by,
+    }
+
+
+def moderator_question(q: Question, translations: list[Translation]) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "speaker_id": q.speaker_id,
+        "segment_id": q.segment_id,
+        "studio_id": q.studio_id,
+        "viewer": q.viewer_id[:8],
+        "text": q.text,
+        "language": q.language,
+        "detected_language": q.detected_language,
+        "display_name": q.display_name,
+        "status": q.status,
+        "version": q.version,
+        "queue_position": q.queue_position,
+        "reject_reason": q.reject_reason,
+        "merged_into": q.merged_into_id,
+        "starred": q.starred,
+        "translation_state": q.translation_state,
+        "translation_error": q.translation_error,
+        "translations": {t.language: translation_view(t) for t in translations},
+        "created_at": iso(q.created_at),
+        "updated_at": iso(q.updated_at),
+    }
+
+
+def host_question(q: Question, translations: list[Translation]) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "speaker_id": q.speaker_id,
+        "text": q.text,
+        "language": q.language,
+        "display_name": q.display_name,
+        "status": q.status,
+        "version": q.version,
+        "queue_position": q.queue_position,
+        "translations": {t.language: {"text": t.text, "engine": t.engine} for t in translations},
+    }
+
+
+def viewer_question(q: Question) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "client_id": q.client_id,
+        "speaker_id": q.speaker_id,
+        "text": q.text,
+        "language": q.language,
+        "display_name": q.display_name,
+        "status": viewer_status(Status(q.status)),
+        "reason": q.reject_reason if q.status == Status.rejected.value else None,
+        "version": q.version,
+        "created_at": iso(q.created_at),
+    }
+
+
+def segment_view(s: Segment) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "studio_id": s.studio_id,
+        "title": s.title,
+        "starts_at": iso(s.starts_at),
+        "ends_at": iso(s.ends_at),
+        "status": s.status,
+        "status_manual": s.status_manual,
+    }
+
+
+def studio_view(s: Studio) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "slug": s.slug,
+        "name": s.name,
+        "city": s.city,
+        "country": s.country,
+        "timezone": s.timezone,
+        "host_languages": s.host_languages,
+    }
+
+
+def speaker_view(s: Speaker) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "segment_id": s.segment_id,
+        "name": s.name,
+        "title": s.title,
+        "organisation": s.organisation,
+        "languages": s.languages,
+    }
+
+
+def schedule_view(db: Session, event: Event) -> dict[str, Any]:
+    """The public programme: event, studios, segments, speakers."""
+    studios = db.exec(select(Studio).where(Studio.event_id == event.id).order_by(Studio.id)).all()  # type: ignore[arg-type]
+    segments = db.exec(select(Segment).where(Segment.event_id == event.id).order_by(Segment.starts_at)).all()  # type: ignore[arg-type]
+    seg_ids = [s.id for s in segments]
+    speakers = (
+        db.exec(select(Speaker).where(Speaker.segment_id.in_(seg_ids)).order_by(Speaker.id)).all()  # type: ignore[union-attr,arg-type]
+        if seg_ids
+        else []
+    )
+    return {
+        "event": {
+            "id": event.id,
+            "slug": event.slug,
+            "name": event.name,
+            "moderator_language": event.moderator_language,
+            "viewer_languages": event.viewer_languages,
+        },
+        "studios": [studio_view(s) for s in studios],
+        "segments": [segment_view(s) for s in segments],
+        "speakers": [speaker_view(s) for s in speakers],
+    }
