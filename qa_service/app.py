@@ -39,7 +39,7 @@ schemas = SchemaGenerator(
 
 
 async def openapi(request: Request) -> Response:
-    return schemas.OpenAPIResponse(request=request)
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
 
 
 async def health(request: Request) -> JSONResponse:

@@ -102,6 +102,7 @@ def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) 
                 db.add(studio)
             assert studio.id is not None
             out.append((studio.slug, f"{base_url}/host/{signer.host_token(studio.id, studio.host_token_version)}"))
+    ctx.engine.dispose()
     return out
 
 

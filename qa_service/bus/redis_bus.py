@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 _PUBLISH_LUA = """
 local seq = redis.call('INCR', KEYS[1])
 local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'd', body)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], seq .. '-0', 'd', body)
 redis.call('PUBLISH', KEYS[3], body)
 return seq
 """

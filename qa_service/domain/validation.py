@@ -18,9 +18,10 @@ def clean_text(raw: object, *, field: str, max_chars: int, required: bool) -> st
         raw = ""
     if not isinstance(raw, str):
         raise DomainError(f"{field}.invalid", f"{field} must be a string")
+    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     if _BAD_CHARS.search(raw):
         raise DomainError(f"{field}.control_chars", f"{field} contains control characters")
-    text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n")).strip()
+    text = unicodedata.normalize("NFC", raw).strip()
     if not text:
         if required:
             raise DomainError(f"{field}.empty", f"{field} is empty")

@@ -54,13 +54,15 @@ class Connection:
             log.info("slow consumer: closing socket (queue of %d full)", self._queue.maxsize)
             self.close(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with your last seq")
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Close after the sender is done; ``flush`` sends what is queued first
+        (when there is room), else it is skipped: the client resyncs anyway."""
         if self.closing:
             return
         self.closing, self.close_code = True, code
-        # Skip whatever is still queued: the client will resync anyway.
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        if not flush or self._queue.full():
+            while not self._queue.empty():
+                self._queue.get_nowait()
         self._queue.put_nowait(_CLOSE)
         self._close_reason = reason
 
@@ -100,7 +102,7 @@ class Connection:
             return True
         self._strikes += 1
         if self._strikes > self._rate * 5:
-            self.close(protocol.CLOSE_FLOOD, "too many messages")
+            self.close(protocol.CLOSE_FLOOD, "too many messages", flush=True)
         return False
 
     # ── incoming events ─────────────────────────────────────────────────────

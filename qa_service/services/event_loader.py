@@ -13,6 +13,7 @@ from sqlmodel import select
 from ..db.models import Event, Segment, Speaker, Studio
 from ..domain.validation import LANGUAGE_CODE
 from .context import Context
+from .schedule import clock_status
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "marathon.yaml"
 
@@ -113,7 +114,9 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
     studio and title, speakers by name). Nothing is deleted. Returns the event id."""
     from datetime import UTC
 
-    data = parse(path.read_text(encoding="utf-8"), today=today or datetime.now(UTC).date(), shift_to=shift_to)
+    now = datetime.now(UTC)
+    data = parse(path.read_text(encoding="utf-8"), today=today or now.date(), shift_to=shift_to)
+    now = now.replace(tzinfo=None)
     with ctx.transaction() as (db, _):
         ev = db.exec(select(Event).where(Event.slug == data["event"]["slug"])).first() or Event(**data["event"])
         for k, v in data["event"].items():
@@ -136,6 +139,8 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
                 select(Segment).where(Segment.event_id == ev.id, Segment.studio_id == studio.id, Segment.title == sg["title"])
             ).first() or Segment(event_id=ev.id, studio_id=studio.id, title=sg["title"], starts_at=sg["start"], ends_at=sg["end"])
             seg.starts_at, seg.ends_at = sg["start"], sg["end"]
+            if not seg.status_manual:
+                seg.status = clock_status(seg, now)
             db.add(seg)
             db.flush()
             for sp in sg["speakers"]:

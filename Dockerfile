@@ -1,0 +1,28 @@
+# One image, two roles:  docker run IMAGE serve   |   docker run IMAGE worker
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# CPU torch first (argostranslate -> stanza -> torch), or pip takes a CUDA build of several GB.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu || pip install torch==2.13.0
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY qa_service ./qa_service
+COPY workers ./workers
+COPY moderator_ui ./moderator_ui
+RUN pip install .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 qa && mkdir -p /data && chown qa /data
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    QA_HOST=0.0.0.0 QA_PORT=8000 QA_DATA_DIR=/data \
+    XDG_DATA_HOME=/data/xdg ARGOS_PACKAGES_DIR=/data/argos-packages
+USER qa
+WORKDIR /home/qa
+EXPOSE 8000
+VOLUME ["/data"]
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('QA_PORT','8000'), timeout=2)" || exit 1
+ENTRYPOINT ["qa-service"]
+CMD ["serve"]

@@ -1,0 +1,128 @@
+"""Moderation over REST: auth, CSRF, every action, versions, audit, OpenAPI."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from qa_service.db.models import ModerationAction, Question
+from qa_service.services import questions
+
+from ..conftest import MOD_PASSWORD
+from ..support import login
+
+pytestmark = pytest.mark.integration
+
+
+def _ask(ctx: Any, event_id: int, speaker_id: int, text: str = "A question?") -> int:
+    result = questions.ask(
+        ctx, event_id, "viewer-0001", {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": "en"}
+    )
+    return int(result.question["id"])
+
+
+def test_login_sets_a_safe_cookie_and_logout_clears_it(server) -> None:
+    client = httpx.Client(base_url=server.base)
+    client.__enter__()
+    bad = client.post("/api/login", json={"username": "mod1", "password": "wrong-password"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "auth.invalid"
+    r = client.post("/api/login", json={"username": "mod1", "password": MOD_PASSWORD})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert client.get("/api/me").json()["user"] == "mod1"
+    client.post("/api/logout")
+    assert client.get("/api/me").status_code == 401
+    client.close()
+
+
+def test_writes_need_login_and_csrf(server, ctx, event_id, sample) -> None:
+    qid = _ask(ctx, event_id, sample["speakers"]["moscow"][0].id)
+    with httpx.Client(base_url=server.base) as anonymous:
+        assert anonymous.post(f"/api/questions/{qid}/approve", json={"version": 1}).status_code == 401
+        assert anonymous.get("/api/moderation/snapshot").status_code == 401
+    client = login(server.base, "mod1", MOD_PASSWORD)
+    del client.headers["X-CSRF-Token"]
+    r = client.post(f"/api/questions/{qid}/approve", json={"version": 1})
+    client.close()
+    assert r.status_code == 403 and r.json()["error"]["code"] == "auth.csrf"
+    with ctx.transaction() as (db, _):
+        assert db.get(Question, qid).status == "pending"
+
+
+def test_full_life_cycle_with_versions_and_audit(moderator, ctx, event_id, sample) -> None:
+    qid = _ask(ctx, event_id, sample["speakers"]["moscow"][0].id)
+    post = moderator.post
+    r = post(f"/api/questions/{qid}/approve", json={"version": 1, "enqueue": False})
+    assert r.json()["status"] == "approved" and r.json()["version"] == 2
+    stale = post(f"/api/questions/{qid}/enqueue", json={"version": 1})
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "question.stale_version"
+    assert post(f"/api/questions/{qid}/enqueue", json={"version": 2}).json()["status"] == "queued"
+    assert post(f"/api/questions/{qid}/dequeue", json={"version": 3}).json()["status"] == "approved"
+    illegal = post(f"/api/questions/{qid}/answer", json={"version": 4})
+    assert illegal.status_code == 409 and illegal.json()["error"]["code"] == "question.illegal_transition"
+    assert post(f"/api/questions/{qid}/reject", json={"version": 4}).json()["error"]["code"] == "question.reason_required"
+    assert post(f"/api/questions/{qid}/reject", json={"version": 4, "reason": "duplicate"}).json()["status"] == "rejected"
+    assert post(f"/api/questions/{qid}/reopen", json={"version": 5}).json()["status"] == "pending"
+    assert post(f"/api/questions/{qid}/fly", json={"version": 6}).json()["error"]["code"] == "action.unknown"
+    assert post(f"/api/questions/{qid}/approve", json={"version": "6"}).status_code == 400
+    assert post(f"/api/questions/{qid}/approve", content=b"{oops").json()["error"]["code"] == "request.malformed"
+    audit = moderator.get("/api/moderation/audit", params={"question_id": qid}).json()["actions"]
+    assert [a["action"] for a in reversed(audit)] == ["approve", "enqueue", "dequeue", "reject", "reopen"]
+    assert all(a["actor"] == "mod1" for a in audit)
+    assert audit[0]["before"]["status"] == "rejected" and audit[0]["after"]["status"] == "pending"
+
+
+def test_translation_edit_merge_star_and_queue_order(moderator, ctx, event_id, sample) -> None:
+    speaker = sample["speakers"]["moscow"][0]
+    studio_id = sample["studios"]["moscow"].id
+    ids = [_ask(ctx, event_id, speaker.id, f"Question {i}") for i in range(4)]
+    for qid in ids[:3]:
+        assert moderator.post(f"/api/questions/{qid}/approve", json={"version": 1}).status_code == 200
+    r = moderator.put(f"/api/questions/{ids[0]}/translations/ru", json={"version": 3, "text": "Вопрос 0"})
+    assert r.status_code == 200
+    assert r.json()["translations"]["ru"] == {
+        "language": "ru", "text": "Вопрос 0", "engine": "human", "model_version": "", "edited_by": "mod1",
+    }
+    star = moderator.post(f"/api/questions/{ids[1]}/star", json={"version": 3, "starred": True})
+    assert star.json()["starred"] is True
+    merged = moderator.post(f"/api/questions/{ids[3]}/merge", json={"version": 1, "into": ids[0]})
+    assert merged.json()["status"] == "merged" and merged.json()["merged_into"] == ids[0]
+    assert moderator.post(f"/api/questions/{ids[2]}/merge", json={"version": 3, "into": ids[2]}).json()["error"]["code"] == "question.merge_self"
+
+    order = moderator.post(f"/api/studios/{studio_id}/queue", json={"question_id": ids[2], "index": 0})
+    assert order.json()["order"] == [ids[2], ids[0], ids[1]]
+    full = moderator.post(f"/api/studios/{studio_id}/queue", json={"order": [ids[1], ids[2], ids[0]]})
+    assert full.json()["order"] == [ids[1], ids[2], ids[0]]
+    bad = moderator.post(f"/api/studios/{studio_id}/queue", json={"order": [ids[1]]})
+    assert bad.json()["error"]["code"] == "queue.mismatch"
+    with ctx.transaction() as (db, _):
+        queued = db.exec(
+            select(Question).where(Question.status == "queued").order_by(Question.queue_position)  # type: ignore[arg-type]
+        ).all()
+        assert [q.id for q in queued] == [ids[1], ids[2], ids[0]]
+        assert db.exec(select(ModerationAction).where(ModerationAction.action == "reorder")).all()
+
+
+def test_segment_goes_live_by_hand_and_the_clock_leaves_it(moderator, ctx, event_id, sample) -> None:
+    lima = sample["segments"][sample["studios"]["lima"].id]
+    assert lima.status == "upcoming"
+    r = moderator.post(f"/api/segments/{lima.id}/status", json={"status": "live"})
+    assert r.status_code == 200 and r.json()["status"] == "live" and r.json()["status_manual"] is True
+    import time
+
+    time.sleep(0.6)  # several clock ticks (0.2 s in tests)
+    schedule = moderator.get("/api/schedule").json()
+    assert next(s for s in schedule["segments"] if s["id"] == lima.id)["status"] == "live"
+    assert moderator.post(f"/api/segments/{lima.id}/status", json={"status": "soon"}).status_code == 400
+
+
+def test_openapi_schema_lists_the_routes(server) -> None:
+    schema = httpx.get(f"{server.base}/openapi.json").json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/questions/{question_id}/{action}" in schema["paths"]
+    assert "/api/studios/{studio_id}/queue" in schema["paths"]

@@ -1,0 +1,80 @@
+"""The qa-service command line, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from sqlmodel import select
+
+from qa_service.db.models import Segment, User
+from qa_service.services.event_loader import SAMPLE
+from qa_service.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ) | {
+        "QA_DATABASE_URL": settings.effective_database_url,
+        "QA_DATA_DIR": str(settings.data_dir),
+        "QA_SECRET_KEY": settings.secret_key,
+    } | env
+    full_env.pop("QA_REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "qa_service.cli", *args], env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def test_db_upgrade_event_load_users_add_and_host_links(settings, ctx) -> None:
+    assert run(settings, "db", "upgrade").returncode == 0
+    loaded = run(settings, "event", "load", str(SAMPLE), "--start-now")
+    assert loaded.returncode == 0, loaded.stderr
+    added = run(settings, "users", "add", "anna", "--role", "moderator", QA_NEW_USER_PASSWORD="long-enough-pw")
+    assert added.returncode == 0, added.stderr
+    with ctx.transaction() as (db, _):
+        user = db.exec(select(User).where(User.username == "anna")).one()
+        assert user.role == "moderator" and user.password_hash.startswith("$argon2id$")
+        assert "live" in {s.status for s in db.exec(select(Segment))}
+    links = run(settings, "host-links")
+    assert links.returncode == 0 and links.stdout.count("/host/") == 9
+    revoked = run(settings, "host-links", "--revoke", "cairo")
+    cairo_old = next(line for line in links.stdout.splitlines() if line.startswith("cairo"))
+    cairo_new = next(line for line in revoked.stdout.splitlines() if line.startswith("cairo"))
+    assert cairo_old != cairo_new
+
+
+def test_bad_input_fails_loudly(settings, tmp_path: Path) -> None:
+    short = run(settings, "users", "add", "bob", "--role", "moderator", QA_NEW_USER_PASSWORD="short")
+    assert short.returncode == 2 and "8 characters" in short.stderr
+    bad_role = run(settings, "users", "add", "bob", "--role", "king", QA_NEW_USER_PASSWORD="long-enough-pw")
+    assert bad_role.returncode == 2
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("event: {slug: x}\n")
+    result = run(settings, "event", "load", str(broken))
+    assert result.returncode == 2 and "'name' is required" in result.stderr
+    bad_setting = run(settings, "db", "upgrade", QA_PORT="eighty")
+    assert bad_setting.returncode == 2 and "port" in bad_setting.stderr
+    prod = run(settings, "db", "upgrade", QA_ENVIRONMENT="production", QA_SECRET_KEY="change-me")
+    assert prod.returncode == 2 and "QA_SECRET_KEY" in prod.stderr
+
+
+def test_without_a_redis_url_the_app_runs_its_own_redis(settings_factory, event_id) -> None:
+    from qa_service.app import create_app
+
+    from .support import ThreadServer, free_port, ws_client
+
+    settings = settings_factory(redis_url=None)
+    srv = ThreadServer(create_app(settings), free_port()).start()
+    try:
+        url = srv.server.config.app.state.redis_url
+        assert url.startswith("unix://")
+        assert redis.Redis.from_url(url).ping()
+        with ws_client(f"{srv.ws_base}/ws/viewer") as c:
+            assert c.request("hello")["ok"]
+    finally:
+        srv.stop()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url).ping()
