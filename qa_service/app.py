@@ -53,6 +53,24 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def _translation_enqueuer(settings: Settings, client: redis.Redis):  # type: ignore[no-untyped-def]
+    """After a question is committed, queue its translation. If Redis refuses,
+    the question is safe in the database and the next worker sweep picks it up."""
+    from rq import Queue
+
+    from workers.jobs import enqueue
+
+    queue = Queue(settings.translation_queue, connection=client)
+
+    def hook(question_id: int) -> None:
+        try:
+            enqueue(queue, question_id, timeout=settings.translate_job_timeout)
+        except redis.RedisError as exc:
+            log.warning("could not queue translation of question %s (%s); a worker sweep will", question_id, exc)
+
+    return hook
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,6 +86,7 @@ def create_app(settings: Settings) -> Starlette:
         engine = make_engine(db_url)
         sync_redis = redis.Redis.from_url(redis_url)
         ctx = Context(settings, engine, SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size))
+        ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis))
         aredis = aioredis.Redis.from_url(redis_url)
         hub = Hub(settings, ctx, aredis)
         await hub.start()

@@ -115,6 +115,46 @@ def cmd_host_links(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.runner import run
+
+    return run(settings, burst=args.burst)
+
+
+def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    from workers import models
+
+    try:
+        if args.models_command == "import":
+            for line in models.import_path(settings, Path(args.path)):
+                print(f"installed {line}")
+        elif args.models_command == "install":
+            for line in models.install(settings, args.codes):
+                print(f"installed {line}")
+        installed = models.installed(settings)
+    except models.ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.models_command == "list":
+        if not installed:
+            print("no translation models installed: 'qa-service models install ru de …' or 'models import PATH'")
+        for p in installed:
+            mark = "   TEST MODEL: knows a few phrases only" if p["test"] == "True" else ""
+            print(f"{p['from']}→{p['to']}  {p['version']}{mark}")
+        gaps = models.coverage(settings, _context(settings))
+        if gaps:
+            print("\nnot covered for the loaded event (questions there stay 'untranslated'):")
+            for gap in gaps:
+                print(f"  {gap}")
+    return 0
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from loadtests.bench_translate import main as bench_main
+
+    return bench_main(settings, out=Path(args.out), questions=args.questions)
+
+
 def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
     return {
         "host": settings.host,
@@ -161,8 +201,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         load(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
         add_user(ctx, DEMO_USER, DEMO_PASSWORD, "moderator")
         base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        test_models = _ensure_demo_models(settings)
         workers = _start_demo_workers(settings)
         print("\n  Live Q&A demo: the sample marathon is on air now\n")
+        if test_models:
+            print("  translation     TEST MODELS ONLY (en→ru, ru→en, es→en, en→de): they know the phrases in")
+            print("                  tools/test_models/phrases.tsv and nothing else. For real language packs:")
+            print("                  qa-service models install ru en de …  (or: models import FOLDER offline)\n")
         print(f"  viewer page     {base}/")
         print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {DEMO_PASSWORD})")
         for slug, url in host_links(settings, base):
@@ -179,12 +224,28 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensure_demo_models(settings: Settings) -> bool:
+    """With no language pack installed, install the project's small test models."""
+    import subprocess
+
+    root = settings.argos_dir or settings.data_dir / "argos"
+    packages = root / "packages"
+    if packages.is_dir() and any(p.is_dir() and not p.name.endswith("-test") for p in packages.iterdir()):
+        return False
+    if not (packages.is_dir() and any(packages.iterdir())):
+        from workers.models import TEST_MODELS
+
+        subprocess.run([sys.executable, "-m", "qa_service.cli", "models", "import", str(TEST_MODELS)], check=True,
+                       env=dict(os.environ, QA_DATA_DIR=str(settings.data_dir)))
+    return True
+
+
 def _start_demo_workers(settings: Settings) -> list:  # type: ignore[type-arg]
     """The translation worker slot (see workers/); absent until it is installed."""
     import importlib.util
     import subprocess
 
-    if importlib.util.find_spec("workers.translate") is None:
+    if importlib.util.find_spec("workers.runner") is None:
         return []
     env = dict(os.environ, QA_REDIS_URL=settings.redis_url or "", QA_DATA_DIR=str(settings.data_dir))
     return [subprocess.Popen([sys.executable, "-m", "qa_service.cli", "worker"], env=env)]
@@ -215,6 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=["moderator", "host", "admin"])
     add.add_argument("--password", help="default: $QA_NEW_USER_PASSWORD, else asked for")
     add.set_defaults(fn=cmd_users_add)
+    wk = sub.add_parser("worker", help="run a translation worker (RQ)")
+    wk.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    wk.set_defaults(fn=cmd_worker)
+    md = sub.add_parser("models", help="translation models").add_subparsers(dest="models_command", required=True)
+    md.add_parser("list", help="installed pairs and what the event still lacks").set_defaults(fn=cmd_models)
+    mi = md.add_parser("install", help="download pairs from the Argos index: en-ru, or ru for en↔ru")
+    mi.add_argument("codes", nargs="+")
+    mi.set_defaults(fn=cmd_models)
+    mp = md.add_parser("import", help="install an .argosmodel file or a folder of them (offline)")
+    mp.add_argument("path")
+    mp.set_defaults(fn=cmd_models)
+    bn = sub.add_parser("bench", help="translation throughput: batched against one-by-one, JSON out")
+    bn.add_argument("--out", default="loadtests/results/bench-translate.json")
+    bn.add_argument("--questions", type=int, default=200)
+    bn.set_defaults(fn=cmd_bench)
     hl = sub.add_parser("host-links", help="print each studio's host display link")
     hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
     hl.set_defaults(fn=cmd_host_links)

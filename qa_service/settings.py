@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     socket_queue_size: int = Field(default=256, ge=8)  # outgoing messages per socket
     history_size: int = Field(default=2000, ge=10)  # events kept per channel for replay
     schedule_tick_seconds: float = Field(default=5.0, gt=0)
+    # translation workers
+    translation_queue: str = Field(default="translate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    argos_dir: Path | None = None  # default: data_dir/argos (packages, caches; nothing in ~)
+    preload_pairs: str = Field(default="all", pattern=r"^(all|none|([a-z]{2,3}-[a-z]{2,3})(,[a-z]{2,3}-[a-z]{2,3})*)$")
+    translate_threads: int = Field(default=1, ge=1, le=64)  # CTranslate2 intra-op threads
+    translate_batch_size: int = Field(default=32, ge=1, le=1024)  # questions per CTranslate2 call
+    translate_job_timeout: int = Field(default=60, ge=1)
+    detect_min_chars: int = Field(default=20, ge=1)
+    worker_job_delay: float = Field(default=0.0, ge=0)  # fault injection for tests only
     session_max_age: int = Field(default=12 * 3600, ge=60)
     cookie_secure: bool = False
 
