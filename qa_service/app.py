@@ -60,7 +60,7 @@ def _translation_enqueuer(settings: Settings, client: redis.Redis):  # type: ign
 
     from workers.jobs import enqueue
 
-    queue = Queue(settings.translation_queue, connection=client)
+    queue = Queue(settings.queue_name, connection=client)
 
     def hook(question_id: int) -> None:
         try:

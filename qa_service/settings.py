@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'qa.sqlite3').resolve()}"
 
     @property
+    def queue_name(self) -> str:
+        """The RQ queue, namespaced by the Redis prefix (two deployments may share a Redis)."""
+        return f"{self.redis_prefix}.{self.translation_queue}"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 

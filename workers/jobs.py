@@ -42,10 +42,12 @@ def claim_waiting(queue: Queue, limit: int, exclude: int) -> list[int]:
             job = Job.fetch(job_id, connection=queue.connection)
         except Exception:  # noqa: BLE001 - a job deleted meanwhile is simply not ours
             continue
-        if job.func_name != JOB or not job.args or job.args[0] == exclude:
+        if job.func_name != JOB or not job.args:
             continue
         if queue.remove(job_id):
-            claimed.append(int(job.args[0]))
+            qid = int(job.args[0])
+            if qid != exclude and qid not in claimed:
+                claimed.append(qid)
             job.delete(remove_from_queue=False)
     return claimed
 

@@ -22,8 +22,11 @@ def sweep(settings: Settings, client: redis.Redis, queue: Queue) -> int:
     mid-job, Redis restarted, an enqueue that failed after a commit)."""
     rt = runtime.get()
     StartedJobRegistry(queue=queue).cleanup()  # abandoned jobs: retried or failed
+    waiting = {job.args[0] for job in queue.get_jobs() if job.args}
     count = 0
     for qid in pending_ids(rt.ctx):
+        if qid in waiting:
+            continue
         # One re-queue per question per minute, however many workers start at once.
         if client.set(f"{settings.redis_prefix}:tsweep:{qid}", 1, nx=True, ex=60):
             enqueue(queue, qid, timeout=settings.translate_job_timeout)
@@ -35,7 +38,7 @@ def run(settings: Settings, *, burst: bool = False) -> int:
     if not settings.redis_url:
         raise SystemExit("QA_REDIS_URL must be set for a worker (qa-service demo sets it for its own)")
     rt = runtime.init(settings, settings.redis_url)
-    queue = Queue(settings.translation_queue, connection=rt.redis)
+    queue = Queue(settings.queue_name, connection=rt.redis)
     log.info("re-queued %d question(s) still waiting for translation", sweep(settings, rt.redis, queue))
     # SimpleWorker runs jobs in this process: the models loaded above stay loaded
     # (the default Worker forks per job and would load them again every time).

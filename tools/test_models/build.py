@@ -121,8 +121,8 @@ def train_marian(src: list[str], tgt: list[str], sp_path: Path, work: Path, seed
 
 
 def build_splitter(lang: str, path: Path) -> None:
-    """A MiniSBD model that marks every character a token end and no sentence
-    end: a question goes to the translator whole, as one sentence."""
+    """A MiniSBD model in a few ONNX nodes: every character ends a token, and
+    '.', '?', '!' also end a sentence. Real packs ship a trained one."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -130,30 +130,55 @@ def build_splitter(lang: str, path: Path) -> None:
     features = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["B", "T", "F"])
     out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["B", "T", 5])
     nodes = [
-        helper.make_node("Cast", ["units"], ["u"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["u", "zero"], ["z"]),
-        helper.make_node("Unsqueeze", ["z", "axis"], ["z3"]),
-        helper.make_node("Add", ["z3", "bias"], ["logits"]),
+        helper.make_node("Equal", ["units", "id_dot"], ["e1"]),
+        helper.make_node("Equal", ["units", "id_q"], ["e2"]),
+        helper.make_node("Equal", ["units", "id_excl"], ["e3"]),
+        helper.make_node("Or", ["e1", "e2"], ["e12"]),
+        helper.make_node("Or", ["e12", "e3"], ["end"]),
+        helper.make_node("Cast", ["end"], ["endf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["endf", "axis"], ["end3"]),
+        helper.make_node("Mul", ["end3", "sentence"], ["s"]),
+        helper.make_node("Add", ["s", "token"], ["logits"]),
     ]
     inits = [
-        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("id_dot", TensorProto.INT64, [], [2]),
+        helper.make_tensor("id_q", TensorProto.INT64, [], [3]),
+        helper.make_tensor("id_excl", TensorProto.INT64, [], [4]),
         helper.make_tensor("axis", TensorProto.INT64, [1], [2]),
-        helper.make_tensor("bias", TensorProto.FLOAT, [5], [0.0, 1.0, 0.0, 0.0, 0.0]),
+        helper.make_tensor("sentence", TensorProto.FLOAT, [5], [0.0, 0.0, 2.0, 0.0, 0.0]),
+        helper.make_tensor("token", TensorProto.FLOAT, [5], [0.0, 1.0, 0.0, 0.0, 0.0]),
     ]
     graph = helper.make_graph(nodes, "minisbd-test", [units, features], [out], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
+    vocab = {"<PAD>": 0, "<UNK>": 1, ".": 2, "?": 3, "!": 4}
     meta = {
         "lang_code": lang,
         "config": json.dumps({"feat_funcs": [], "max_seqlen": 1000, "batch_size": 1}),
         "vocab": json.dumps({"lang": lang, "idx": 0, "cutoff": 0, "lower": False,
-                             "_unit2id": {"<PAD>": 0, "<UNK>": 1}, "_id2unit": ["<PAD>", "<UNK>"]}),
+                             "_unit2id": vocab, "_id2unit": list(vocab)}),
         "lexicon": "null",
     }
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
+
+
+def replace_splitters(out: Path) -> None:
+    """Rebuild only the splitter inside already built packages (seconds, not minutes)."""
+    for package in sorted(out.glob("*.argosmodel")):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            with zipfile.ZipFile(package) as z:
+                z.extractall(work)
+            (top,) = [p for p in work.iterdir() if p.is_dir()]
+            src = json.loads((top / "metadata.json").read_text())["from_code"]
+            build_splitter(src, top / "minisbd" / f"{src}.onnx")
+            with zipfile.ZipFile(package, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(top.rglob("*")):
+                    z.write(f, f.relative_to(work))
+        print("splitter replaced in", package)
 
 
 def build_pair(src_code: str, tgt_code: str, rows: list[dict[str, str]], out: Path) -> Path:
@@ -193,7 +218,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--pair", action="append", help="e.g. en-ru (default: all)")
+    p.add_argument("--splitters-only", action="store_true", help="only rebuild the sentence splitters")
     args = p.parse_args()
+    if args.splitters_only:
+        replace_splitters(args.out)
+        return
     pairs = [tuple(x.split("-")) for x in args.pair] if args.pair else PAIRS
     rows = phrases()
     for s, t in pairs:

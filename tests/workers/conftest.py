@@ -1,0 +1,97 @@
+"""Translation fixtures: the project's small real Argos models, installed once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa_service.settings import Settings
+
+PHRASES = Path(__file__).resolve().parents[2] / "tools" / "test_models" / "phrases.tsv"
+
+
+def phrases() -> list[dict[str, str]]:
+    import csv
+
+    with open(PHRASES, encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+@pytest.fixture(scope="session")
+def argos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One argostranslate home for the whole run (it is configured once per process)."""
+    from workers import models
+    from workers.runtime import argos_root
+
+    root = tmp_path_factory.mktemp("argos")
+    settings = Settings(data_dir=root, argos_dir=root)
+    models.import_path(settings, models.TEST_MODELS)
+    assert Path(argos_root(settings)) == root
+    return root
+
+
+@pytest.fixture
+def worker_settings(settings_factory: Any, argos_dir: Path) -> Settings:
+    return settings_factory(argos_dir=argos_dir)
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ) | {
+        "QA_DATABASE_URL": settings.effective_database_url,
+        "QA_REDIS_URL": settings.redis_url or "",
+        "QA_REDIS_PREFIX": settings.redis_prefix,
+        "QA_SECRET_KEY": settings.secret_key,
+        "QA_DATA_DIR": str(settings.data_dir),
+        "QA_ARGOS_DIR": str(settings.argos_dir),
+        "QA_AUTO_MIGRATE": "false",
+    }
+    return env | extra
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, *args: str, **env: str) -> None:
+        self.log = settings.data_dir / f"worker-{os.getpid()}-{id(self)}.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(self.log, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qa_service.cli", "worker", *args],
+            env=worker_env(settings, **env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._out.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_worker(worker_settings: Settings) -> Iterator[Any]:
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, settings: Settings | None = None, **env: str) -> WorkerProcess:
+        w = WorkerProcess(settings or worker_settings, *args, **env)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()

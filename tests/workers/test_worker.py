@@ -1,0 +1,164 @@
+"""Real RQ workers (`qa-service worker` processes) on real Redis and SQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+import redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
+from sqlmodel import select
+
+from qa_service.db.models import Question, Translation
+from qa_service.services import questions, schedule
+from qa_service.services.context import Context
+from qa_service.settings import Settings
+from workers.jobs import enqueue
+
+from ..support import SECOND, wait_until
+from .conftest import phrases
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def wctx(ctx: Context, worker_settings: Settings) -> Context:
+    """The test's service context, enqueueing translations as the hub does."""
+    ctx.settings = worker_settings
+    queue = Queue(worker_settings.queue_name, connection=ctx.publisher.client)
+    ctx.on_question_created.append(lambda qid: enqueue(queue, qid))
+    return ctx
+
+
+def _queue(settings: Settings) -> Queue:
+    return Queue(settings.queue_name, connection=redis.Redis.from_url(settings.redis_url or ""))
+
+
+def ask(ctx: Context, event_id: int, speaker_id: int, text: str, language: str) -> int:
+    payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": language}
+    return int(questions.ask(ctx, event_id, "viewer-0001", payload).question["id"])
+
+
+def translations(ctx: Context, qid: int) -> dict[str, Translation]:
+    with ctx.transaction() as (db, _):
+        return {t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))}
+
+
+def question(ctx: Context, qid: int) -> Question:
+    with ctx.transaction() as (db, _):
+        q = db.get(Question, qid)
+        assert q is not None
+        return q
+
+
+def test_burst_worker_translates_into_speaker_and_moderator_languages(wctx, event_id, sample, start_worker) -> None:
+    row = phrases()[0]
+    # Dmitry Orlov reads Russian; the moderators work in Russian; the Moscow host reads ru first.
+    qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, row["en"], "en")
+    # Berlin goes live by hand: Jonas Vogel reads only German; es→de and es→ru pivot through English.
+    berlin = sample["segments"][sample["studios"]["berlin"].id]
+    schedule.set_status(wctx, event_id, berlin.id, "live", "mod1")
+    qid2 = ask(wctx, event_id, sample["speakers"]["berlin"][1].id, row["es"], "es")
+    worker = start_worker("--burst")
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    t = translations(wctx, qid)
+    assert set(t) == {"ru"}
+    assert t["ru"].text == row["ru"] and t["ru"].engine == "argos"
+    assert t["ru"].model_version.startswith("en-ru@0.1-test#")
+    assert question(wctx, qid).translation_state == "done"
+    t2 = translations(wctx, qid2)
+    assert {k: v.text for k, v in t2.items()} == {"de": row["de"], "ru": row["ru"]}
+    assert t2["de"].model_version.count("@") == 2  # es→en + en→de
+    # One CTranslate2 batch served both: the first job claimed the second.
+    assert "batch" in worker.output() or question(wctx, qid2).translation_state == "done"
+
+
+def test_waiting_questions_are_batched_into_one_job(wctx, event_id, sample, start_worker, worker_settings) -> None:
+    rows = phrases()[:6]
+    ids = [ask(wctx, event_id, sample["speakers"]["moscow"][1].id, r["en"], "en") for r in rows]
+    first_job = _queue(worker_settings).get_job_ids()[0]
+    worker = start_worker("--burst")
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    from rq.job import Job
+
+    result = Job.fetch(first_job, connection=redis.Redis.from_url(worker_settings.redis_url or "")).return_value()
+    assert result == {"translated": ids, "batch": 6}
+    assert [translations(wctx, i)["ru"].text for i in ids] == [r["ru"] for r in rows]
+
+
+def test_missing_pair_ends_untranslated_and_stays_approvable(wctx, event_id, sample, start_worker) -> None:
+    qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, "ما هي خطط التصدير؟", "ar")
+    worker = start_worker()  # long-running: retries are scheduled with backoff
+    wait_until(lambda: question(wctx, qid).translation_state == "untranslated", 60 * SECOND, "untranslated")
+    q = question(wctx, qid)
+    assert q.translation_error == "no model ar→ru for the speaker; no model ar→ru"
+    approved = questions.moderate(wctx, event_id, qid, "approve", "mod1", expected_version=q.version)
+    assert approved["status"] == "queued" and approved["translation_state"] == "untranslated"
+    worker.stop()
+
+
+def test_kill_9_mid_job_and_the_translation_still_arrives(wctx, event_id, sample, start_worker, worker_settings) -> None:
+    row = phrases()[3]
+    qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, row["en"], "en")
+    slow = start_worker(QA_WORKER_JOB_DELAY="30")
+    registry = StartedJobRegistry(queue=_queue(worker_settings))
+    wait_until(lambda: registry.count == 1, 60 * SECOND, "the job to start")
+    os.kill(slow.proc.pid, signal.SIGKILL)
+    slow.wait(10)
+    assert translations(wctx, qid) == {}
+    fresh = start_worker()
+    wait_until(lambda: "ru" in translations(wctx, qid), 60 * SECOND, "the translation after a restart")
+    assert translations(wctx, qid)["ru"].text == row["ru"]
+    fresh.stop()
+
+
+def test_a_moderators_edit_survives_a_late_machine_result(wctx, event_id, sample, start_worker, worker_settings) -> None:
+    row = phrases()[5]
+    qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, row["en"], "en")
+    worker = start_worker("--burst", QA_WORKER_JOB_DELAY="3")
+    wait_until(lambda: StartedJobRegistry(queue=_queue(worker_settings)).count == 1, 60 * SECOND, "job start")
+    questions.edit_translation(wctx, event_id, qid, "ru", "Сколько стоит одна тонна стали?", "mod1", expected_version=1)
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    t = translations(wctx, qid)["ru"]
+    assert (t.text, t.engine, t.edited_by) == ("Сколько стоит одна тонна стали?", "human", "mod1")
+    assert question(wctx, qid).translation_state == "done"
+
+
+def test_language_disagreement_is_flagged_not_applied(wctx, event_id, sample, start_worker) -> None:
+    text = "How much energy does the new production line save every year?"
+    qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, text, "de")  # declared German, written English
+    short = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, "Hello?", "es")  # too short to judge
+    worker = start_worker("--burst")
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    q = question(wctx, qid)
+    assert q.detected_language == "en" and q.language == "de"
+    assert question(wctx, short).detected_language is None
+
+
+def test_translations_reach_moderators_live(server, worker_settings, event_id, sample, moderator, start_worker) -> None:
+    from ..hub.test_fanout import moderator_ws
+    from ..support import ws_client
+
+    assert server.server.config.app.state.settings.queue_name == worker_settings.queue_name
+    worker = start_worker()
+    wait_until(lambda: "Listening on" in worker.output() or "listening" in worker.output().lower(), 60 * SECOND, "worker")
+    row = phrases()[9]
+    with ws_client(f"{server.ws_base}/ws/viewer") as viewer, moderator_ws(server, moderator) as mod:
+        viewer.request("hello")
+        mod.request("hello")
+        asked = time.monotonic()
+        reply = viewer.request(
+            "question.ask",
+            {"client_id": uuid.uuid4().hex, "speaker_id": sample["speakers"]["moscow"][1].id, "text": row["en"], "language": "en"},
+        )
+        qid = reply["payload"]["question"]["id"]
+        created = mod.wait_event(lambda e: e["type"] == "question.created" and e["payload"]["id"] == qid)
+        assert created["payload"]["translation_state"] == "pending"
+        done = mod.wait_event(lambda e: e["payload"].get("id") == qid and e["payload"].get("translation_state") == "done")
+        assert done["payload"]["translations"]["ru"]["text"] == row["ru"]
+        assert time.monotonic() - asked < 1.0 * SECOND * 3
+    worker.stop()
