@@ -150,7 +150,7 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
-    from loadtests.bench_translate import main as bench_main
+    from workers.bench import main as bench_main
 
     return bench_main(settings, out=Path(args.out), questions=args.questions)
 

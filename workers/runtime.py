@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,8 +56,22 @@ def init(settings: Settings, redis_url: str) -> Runtime:
     engine = ArgosEngine(intra_threads=settings.translate_threads, max_batch_size=settings.translate_batch_size)
     loaded = engine.preload(settings.preload_pairs)
     log.info("translation models installed: %s; preloaded: %s", sorted(engine.pairs), loaded)
+    publish_status(client, settings, engine)
     _runtime = Runtime(settings, client, ctx, engine)
     return _runtime
+
+
+STATUS_KEY = "{prefix}:translation:status"
+
+
+def publish_status(client: redis.Redis, settings: Settings, engine: Any) -> None:
+    """Tell hubs (and so the console and host display) what the workers translate with."""
+    status = {
+        "pairs": sorted(f"{a}-{b}" for a, b in engine.pairs),
+        "test_model": engine.is_test_model(),
+        "hint": "qa-service models install CODE… (or models import PATH offline)",
+    }
+    client.set(STATUS_KEY.format(prefix=settings.redis_prefix), json.dumps(status))
 
 
 def get() -> Runtime:

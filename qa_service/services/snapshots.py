@@ -16,6 +16,14 @@ MODERATOR_LIMIT = 5000
 HOST_ANSWERED_TAIL = 5
 
 
+def translation_status(ctx: Context) -> dict[str, Any] | None:
+    """What the translation workers run with, as they last reported (None: no worker yet)."""
+    import json
+
+    raw = ctx.publisher.client.get(f"{ctx.settings.redis_prefix}:translation:status")
+    return json.loads(raw) if raw else None
+
+
 def _event(db: Any, event_id: int) -> Event:
     event = db.get(Event, event_id)
     if event is None:
@@ -40,6 +48,7 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
         return {
             "schedule": schedule_view(db, event),
             "questions": [moderator_question(q, tr[q.id]) for q in reversed(qs) if q.id],
+            "translation": translation_status(ctx),
         }
 
 
@@ -71,6 +80,7 @@ def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
             "studio": studio_view(studio),
             "schedule": schedule_view(db, event),
             "questions": [host_question(q, tr[q.id]) for q in qs if q.id],
+            "translation": translation_status(ctx),
         }
 
 

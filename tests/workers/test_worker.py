@@ -162,3 +162,11 @@ def test_translations_reach_moderators_live(server, worker_settings, event_id, s
         assert done["payload"]["translations"]["ru"]["text"] == row["ru"]
         assert time.monotonic() - asked < 1.0 * SECOND * 3
     worker.stop()
+
+
+def test_moderators_are_told_a_test_model_is_in_use(server, worker_settings, moderator, start_worker) -> None:
+    worker = start_worker("--burst")
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    snap = moderator.get("/api/moderation/snapshot").json()
+    assert snap["translation"]["test_model"] is True
+    assert "en-ru" in snap["translation"]["pairs"] and "models install" in snap["translation"]["hint"]
