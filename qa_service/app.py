@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
@@ -14,11 +13,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
-from starlette.staticfiles import StaticFiles
 
-from . import __version__
+from . import __version__, pages
 from .api import auth, moderation
 from .api.common import error_response
 from .bus.redis_bus import SyncPublisher
@@ -27,11 +25,11 @@ from .domain.errors import DomainError
 from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
 from .hub.hub import Hub
+from .pages import SecurityHeaders
 from .services.context import Context
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
 
 schemas = SchemaGenerator(
     {"openapi": "3.0.0", "info": {"title": "Live Q&A service", "version": __version__}}
@@ -121,10 +119,9 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws/moderator", endpoints.moderator_socket),
         WebSocketRoute("/ws/host", endpoints.host_socket),
     ]
-    ui = ROOT / "moderator_ui" / "static"
-    if ui.is_dir():
-        routes.append(Mount("/static", StaticFiles(directory=ui), name="static"))
+    routes += pages.routes()
     middleware = [
+        Middleware(SecurityHeaders),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,

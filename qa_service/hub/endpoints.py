@@ -238,14 +238,28 @@ async def host_socket(ws: WebSocket) -> None:
 
             return run
 
+        async def next_question(payload: dict[str, Any]) -> dict[str, Any]:
+            """Put the first queued question on air (the current one becomes answered)."""
+            q = await hub.run(_host_next, hub, conn.event_id, studio_id, actor)
+            return {"question": q}
+
         return hello, {
             "snapshot": snapshot,
+            "host.next": next_question,
             "host.on_air": action("on_air"),
             "host.answer": action("answer"),
             "host.skip": action("skip"),
         }
 
     await _run(ws, make)
+
+
+def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str, Any] | None:
+    with hub.ctx.transaction() as (db, _):
+        first = questions._queue(db, studio_id)
+    if not first or first[0].id is None:
+        raise DomainError("queue.empty", "the queue is empty")
+    return questions.moderate(hub.ctx, event_id, first[0].id, "on_air", actor, expected_version=first[0].version)
 
 
 def _host_action(hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: object) -> dict[str, Any]:

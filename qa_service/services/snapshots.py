@@ -90,4 +90,5 @@ def viewer(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
         qs = db.exec(
             select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
         ).all()
-        return {"schedule": schedule_view(db, event), "questions": [viewer_question(q) for q in qs]}
+        limits = {"max_question_chars": ctx.settings.max_question_chars, "max_name_chars": ctx.settings.max_name_chars}
+        return {"schedule": schedule_view(db, event), "questions": [viewer_question(q) for q in qs], "limits": limits}

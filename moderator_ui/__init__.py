@@ -1,0 +1,1 @@
+"""Staff web UI (console, host display, overlay): static assets served by the app."""

@@ -1,0 +1,78 @@
+"""The web pages (viewer, console, host display) and their security headers.
+Every asset is served from here: venues may have no internet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ROOT = Path(__file__).resolve().parent.parent
+STAFF = ROOT / "moderator_ui" / "static"
+VIEWER = ROOT / "viewer_ui" / "static"
+
+
+class SecurityHeaders:
+    """CSP and friends on every HTTP response: scripts only from this origin,
+    no inline script, so viewer text can never run even if it slipped into markup."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        csp = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' ws://{host} wss://{host}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        )
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers += [
+                    (b"content-security-policy", csp.encode("latin-1")),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+async def viewer_page(request: Request) -> Response:
+    return FileResponse(VIEWER / "index.html", media_type="text/html; charset=utf-8")
+
+
+async def console_page(request: Request) -> Response:
+    return FileResponse(STAFF / "console.html", media_type="text/html; charset=utf-8")
+
+
+async def host_page(request: Request) -> Response:
+    from .hub.endpoints import studio_from_token
+
+    hub = request.app.state.hub
+    studio = await hub.run(studio_from_token, hub, request.path_params["token"])
+    if studio is None:
+        return HTMLResponse(
+            "<!doctype html><meta charset='utf-8'><title>Invalid link</title>"
+            "<p>This host display link is invalid or was revoked. Ask the moderators for a new one.</p>",
+            status_code=404,
+        )
+    return FileResponse(STAFF / "host.html", media_type="text/html; charset=utf-8")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", viewer_page, include_in_schema=False),
+        Route("/moderate", console_page, include_in_schema=False),
+        Route("/host/{token}", host_page, include_in_schema=False),
+        Mount("/static", StaticFiles(directory=STAFF), name="static"),
+        Mount("/viewer", StaticFiles(directory=VIEWER), name="viewer"),
+    ]

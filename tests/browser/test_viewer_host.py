@@ -1,0 +1,153 @@
+"""The viewer page and the host display in a real browser (issue: the journey)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from qa_service.db.models import Question
+from qa_service.security import Signer
+
+from .conftest import shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+PHONE = {"width": 390, "height": 844}
+
+
+def host_path(settings: Any, studio: Any) -> str:
+    return f"/host/{Signer(settings.secret_key).host_token(studio.id, studio.host_token_version)}"
+
+
+def questions_with(ctx: Any, text: str) -> list[Question]:
+    with ctx.transaction() as (db, _):
+        return list(db.exec(select(Question).where(Question.text == text)))
+
+
+@pytest.fixture
+def sqlite_only(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("browser journeys run once, on SQLite; the services are covered on both databases")
+
+
+def test_arabic_viewer_journey_to_the_host_display_and_back(sqlite_only, server, settings, ctx, sample, moderator, new_page) -> None:
+    viewer = new_page(locale="ar-EG", viewport=PHONE)
+    viewer.goto(server.base + "/")
+    expect(viewer.locator("#conn")).to_have_attribute("data-state", "live")
+    assert viewer.evaluate("document.documentElement.dir") == "rtl"
+    assert viewer.evaluate("document.documentElement.lang") == "ar"
+    assert viewer.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    expect(viewer.locator("#send")).to_have_text("إرسال")
+    speaker = sample["speakers"]["moscow"][1]
+    viewer.locator(f".speaker[data-id='{speaker.id}']").click()
+    text = "ما هي خطط التصدير إلى أوروبا؟"
+    viewer.fill("#q-text", text)
+    viewer.fill("#q-name", "عمر")
+    viewer.click("#send")
+    item = viewer.locator("#mine li").first
+    expect(item).to_have_attribute("data-status", "received")
+    expect(item.locator(".badge")).to_have_text("تم الاستلام")
+    shot(viewer, "viewer-ar")
+    (q,) = questions_with(ctx, text)
+    assert q.language == "ar" and q.display_name == "عمر"
+
+    host = new_page()
+    host.goto(server.base + host_path(settings, sample["studios"]["moscow"]))
+    expect(host.locator("#conn")).to_have_attribute("data-state", "live")
+    assert moderator.post(f"/api/questions/{q.id}/approve", json={"version": q.version}).status_code == 200
+    expect(host.locator("#next li").first).to_contain_text(text)
+    expect(viewer.locator("#mine li").first).to_have_attribute("data-status", "approved")
+    host.keyboard.press("n")  # next: on air
+    expect(host.locator("#cur-text")).to_have_text(text)
+    expect(host.locator("#cur-asker")).to_contain_text("عمر")
+    expect(viewer.locator("#mine li").first).to_have_attribute("data-status", "on_air")
+    shot(host, "host-display")
+    overlay = new_page(viewport={"width": 1280, "height": 720})
+    overlay.goto(server.base + host_path(settings, sample["studios"]["moscow"]) + "?overlay=1")
+    expect(overlay.locator("#lt-text")).to_have_text(text)
+    assert overlay.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
+    assert overlay.locator(".keys").is_hidden()
+    shot(overlay, "host-overlay")
+    host.keyboard.press("a")  # answered
+    expect(viewer.locator("#mine li").first).to_have_attribute("data-status", "answered")
+    expect(viewer.locator("#mine li .badge").first).to_have_text("تمت الإجابة")
+    expect(host.locator("#cur-text")).to_have_text("—")
+    for page in (viewer, host, overlay):
+        assert page.js_errors == []
+
+
+@pytest.mark.parametrize(("locale", "title"), [("ru-RU", "Вопрос спикеру"), ("zh-CN", "向嘉宾提问"), ("en-GB", "Ask the speaker")])
+def test_viewer_page_speaks_the_browsers_language(sqlite_only, server, sample, new_page, locale: str, title: str) -> None:
+    page = new_page(locale=locale, viewport=PHONE)
+    page.goto(server.base + "/")
+    expect(page.locator("#ask-h")).to_have_text(title)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    assert page.evaluate("document.documentElement.dir") == "ltr"
+    shot(page, f"viewer-{locale[:2]}")
+    page.select_option("#lang-select", "de")
+    expect(page.locator("#ask-h")).to_have_text("Frage an die Sprecher")
+
+
+def test_errors_are_explained_in_the_viewers_language(sqlite_only, server, sample, new_page) -> None:
+    page = new_page(locale="es-PE", viewport=PHONE)
+    page.goto(server.base + "/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    page.fill("#q-text", "x" * 501)
+    expect(page.locator("#counter")).to_have_text("Quedan -1 caracteres")
+    page.click("#send")
+    expect(page.locator("#form-error")).to_have_text("Tu pregunta es demasiado larga (501/500 caracteres).")
+
+
+def test_a_question_typed_offline_is_sent_once_on_reconnect(sqlite_only, server, settings, ctx, sample, new_page) -> None:
+    from qa_service.app import create_app
+
+    from ..support import ThreadServer
+
+    page = new_page(viewport=PHONE)
+    page.goto(server.base + "/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    server.stop()  # the connection goes down for real
+    expect(page.locator("#conn")).to_have_attribute("data-state", re.compile("offline|reconnecting"))
+    text = "Typed in a tunnel: do you export to Asia?"
+    page.fill("#q-text", text)
+    page.click("#send")
+    expect(page.locator("#mine li").first).to_have_attribute("data-status", "waiting")
+    assert questions_with(ctx, text) == []
+    port = int(server.base.rsplit(":", 1)[1])
+    again = ThreadServer(create_app(settings), port).start()
+    try:
+        expect(page.locator("#mine li").first).to_have_attribute("data-status", "received", timeout=20_000)
+        expect(page.locator("#mine li")).to_have_count(1)
+        page.evaluate("live.ws.close()")  # one more reconnect must not send it again
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        page.reload()  # nor a reload
+        expect(page.locator("#mine li")).to_have_count(1)
+        expect(page.locator("#mine li").first).to_have_attribute("data-status", "received")
+        assert len(questions_with(ctx, text)) == 1
+        assert page.evaluate("JSON.parse(localStorage.getItem('qa.outbox'))") == []
+    finally:
+        again.stop()
+
+
+def test_viewer_text_never_runs_as_markup(sqlite_only, server, settings, ctx, sample, moderator, new_page) -> None:
+    page = new_page()
+    page.goto(server.base + "/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    page.fill("#q-text", evil)
+    page.fill("#q-name", "<b>bold</b>")
+    page.click("#send")
+    expect(page.locator("#mine li").first).to_have_attribute("data-status", "received")
+    expect(page.locator("#mine li .text").first).to_have_text(evil)
+    (q,) = questions_with(ctx, evil)
+    moderator.post(f"/api/questions/{q.id}/approve", json={"version": q.version})
+    host = new_page()
+    host.goto(server.base + host_path(settings, sample["studios"]["moscow"]))
+    expect(host.locator("#next li").first).to_contain_text(evil)
+    expect(host.locator("#next li .who").first).to_contain_text("<b>bold</b>")
+    for p in (page, host):
+        assert p.evaluate("window.pwned") is None
+        assert p.locator("#next img, #mine img").count() == 0
