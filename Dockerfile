@@ -11,7 +11,6 @@ COPY qa_service ./qa_service
 COPY workers ./workers
 COPY moderator_ui ./moderator_ui
 COPY viewer_ui ./viewer_ui
-COPY tools ./tools
 RUN pip install .
 
 FROM python:3.11-slim

@@ -206,7 +206,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print("\n  Live Q&A demo: the sample marathon is on air now\n")
         if test_models:
             print("  translation     TEST MODELS ONLY (en→ru, ru→en, es→en, en→de): they know the phrases in")
-            print("                  tools/test_models/phrases.tsv and nothing else. For real language packs:")
+            print("                  workers/test_models/phrases.tsv and nothing else. For real language packs:")
             print("                  qa-service models install ru en de …  (or: models import FOLDER offline)\n")
         print(f"  viewer page     {base}/")
         print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {DEMO_PASSWORD})")

@@ -21,7 +21,7 @@ from typing import Any
 
 from qa_service.settings import Settings
 
-PHRASES = Path(__file__).resolve().parent.parent / "tools" / "test_models" / "phrases.tsv"
+PHRASES = Path(__file__).resolve().parent / "test_models" / "phrases.tsv"
 
 
 def _texts(src: str, n: int) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from qa_service.settings import Settings
 
-PHRASES = Path(__file__).resolve().parents[2] / "tools" / "test_models" / "phrases.tsv"
+PHRASES = Path(__file__).resolve().parents[2] / "workers" / "test_models" / "phrases.tsv"
 
 
 def phrases() -> list[dict[str, str]]:

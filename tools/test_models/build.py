@@ -4,7 +4,7 @@ Each package is a genuine .argosmodel: a CTranslate2 model (a one-layer
 Marian transformer, converted int8), a SentencePiece model and a MiniSBD
 ONNX sentence splitter, so argostranslate loads and runs it exactly as it
 runs a real language pack. The models only know the phrases in
-phrases.tsv: anything else comes out as nonsense, and the demo says so.
+workers/test_models/phrases.tsv: anything else comes out as nonsense, and the demo says so.
 
 Needs `transformers` and `onnx` besides the project (not needed to *use*
 the packages):
@@ -32,7 +32,7 @@ PACKAGE_VERSION = "0.1-test"
 
 
 def phrases() -> list[dict[str, str]]:
-    with open(HERE / "phrases.tsv", encoding="utf-8") as f:
+    with open(OUT / "phrases.tsv", encoding="utf-8") as f:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
@@ -203,7 +203,7 @@ def build_pair(src_code: str, tgt_code: str, rows: list[dict[str, str]], out: Pa
             "to_name": NAMES[tgt_code],
             "type": "translate",
             "links": [],
-            "description": "TEST MODEL: knows only the phrases in tools/test_models/phrases.tsv",
+            "description": "TEST MODEL: knows only the phrases in workers/test_models/phrases.tsv",
         }
         (top / "metadata.json").write_text(json.dumps(metadata, indent=2), encoding="utf-8")
         target = out / f"translate-{src_code}_{tgt_code}-test.argosmodel"
