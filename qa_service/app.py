@@ -111,6 +111,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/moderation/audit", moderation.audit_log, methods=["GET"]),
         Route("/api/questions/{question_id:int}/translations/{language}", moderation.edit_translation, methods=["PUT"]),
         Route("/api/questions/{question_id:int}/star", moderation.star, methods=["POST"]),
+        Route("/api/questions/{question_id:int}/undo", moderation.undo, methods=["POST"]),
+        Route("/api/questions/{question_id:int}/ban", moderation.ban, methods=["POST"]),
         Route("/api/questions/{question_id:int}/{action}", moderation.question_action, methods=["POST"]),
         Route("/api/studios/{studio_id:int}/queue", moderation.reorder_queue, methods=["POST"]),
         Route("/api/segments/{segment_id:int}/status", moderation.segment_status, methods=["POST"]),

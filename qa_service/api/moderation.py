@@ -56,6 +56,35 @@ async def question_action(request: Request) -> JSONResponse:
     return JSONResponse(result)
 
 
+async def undo(request: Request) -> JSONResponse:
+    """
+    summary: Undo the last life-cycle action on a question
+    description: Body {version}. Refused (409 undo.stale) if the question changed since.
+    responses:
+      200: the question (moderator view)
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    result = await hub.run(
+        questions.undo, hub.ctx, await hub.event_id(), path_int(request, "question_id"), user.username,
+        expected_version=int_field(data, "version"),
+    )
+    return JSONResponse(result)
+
+
+async def ban(request: Request) -> JSONResponse:
+    """
+    summary: Hide the asker's future questions from moderators and hosts
+    responses:
+      200: {banned}
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    result = await hub.run(questions.ban_asker, hub.ctx, await hub.event_id(), path_int(request, "question_id"), user.username)
+    return JSONResponse(result)
+
+
 async def edit_translation(request: Request) -> JSONResponse:
     """
     summary: Replace a question's translation into one language by hand

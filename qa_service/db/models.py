@@ -115,3 +115,15 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)  # moderator | host | admin
     disabled: bool = False
     created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class Ban(SQLModel, table=True):
+    """A viewer whose future questions are hidden from moderators."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    viewer_id: str = Field(max_length=64)
+    actor: str = Field(max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("event_id", "viewer_id", name="uq_ban_event_viewer"),)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ..db.models import Event, ModerationAction, Question, Segment, Speaker, Translation, utcnow
+from ..bus import channels
+from ..db.models import Ban, Event, ModerationAction, Question, Segment, Speaker, Translation, utcnow
 from ..domain import queue as queue_rules
 from ..domain.errors import Conflict, DomainError, NotFound
-from ..domain.lifecycle import Action, QuestionState, Status, bump, transition
+from ..domain.lifecycle import Action, QuestionState, Status, bump, check_version, transition
 from ..domain.validation import clean_client_id, clean_language, clean_text
 from . import fanout
 from .context import Context, Outbox
 from .views import moderator_question, translations_of, viewer_question
+
+HIDDEN = "hidden"  # the reject reason of a banned viewer's questions
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
                     f"{speaker.name} is not on air now ({segment.status}); questions are closed",
                     segment_status=segment.status,
                 )
+            banned = db.exec(select(Ban).where(Ban.event_id == event_id, Ban.viewer_id == viewer_id)).first()
             q = Question(
                 event_id=event_id,
                 speaker_id=speaker_id,
@@ -72,9 +77,14 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
                 language=language,
                 display_name=name,
             )
+            if banned:  # hidden: stored (and audited), never shown to moderators or hosts
+                q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
             db.add(q)
             db.flush()
             assert q.id is not None
+            if banned:
+                outbox.add(event_id, channels.viewer(viewer_id), "question.created", viewer_question(q))
+                return AskResult(viewer_question(q), created=True)
             created_id.append(q.id)
             fanout.question_changed(db, outbox, q, old_status=None, created=True)
             result = AskResult(viewer_question(q), created=True)
@@ -115,6 +125,7 @@ def _snapshot(q: Question) -> dict[str, object]:
 
 
 def _audit(db: Session, q: Question, actor: str, action: str, before: dict[str, object], **extra: object) -> None:
+    """Record who did what; ``batch`` ties together the steps of one request (for undo)."""
     after = _snapshot(q) | extra
     db.add(ModerationAction(event_id=q.event_id, question_id=q.id, actor=actor, action=action, before=before, after=after))
 
@@ -139,6 +150,7 @@ def _apply(
     expected_version: int | None,
     reason: str | None = None,
     merged_into: int | None = None,
+    batch: str | None = None,
 ) -> None:
     before = _snapshot(q)
     old = q.status
@@ -157,7 +169,7 @@ def _apply(
     q.updated_at = utcnow()
     db.add(q)
     db.flush()
-    _audit(db, q, actor, action.value, before)
+    _audit(db, q, actor, action.value, before, batch=batch)
     fanout.question_changed(db, outbox, q, old_status=old)
 
 
@@ -179,6 +191,7 @@ def moderate(
         act = Action(action)
     except ValueError:
         raise DomainError("action.unknown", f"unknown action {action!r}") from None
+    batch = uuid.uuid4().hex
     with ctx.transaction() as (db, outbox):
         q = _load(db, event_id, question_id)
         if act is Action.merge:
@@ -191,9 +204,11 @@ def moderate(
             ).all()
             for other in current:
                 _apply(db, outbox, other, Action.answer, actor, expected_version=None)
-        _apply(db, outbox, q, act, actor, expected_version=expected_version, reason=reason, merged_into=merged_into)
+        _apply(
+            db, outbox, q, act, actor, expected_version=expected_version, reason=reason, merged_into=merged_into, batch=batch
+        )
         if act is Action.approve and enqueue:
-            _apply(db, outbox, q, Action.enqueue, actor, expected_version=None)
+            _apply(db, outbox, q, Action.enqueue, actor, expected_version=None, batch=batch)
         if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (
             act is Action.approve and enqueue
         ):
@@ -309,3 +324,58 @@ def event_by_slug(db: Session, slug: str | None) -> Event | None:
     if slug:
         stmt = stmt.where(Event.slug == slug)
     return db.exec(stmt).first()
+
+
+def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_version: int | None) -> dict[str, Any]:
+    """Revert the last life-cycle request made on this question (all its steps),
+    if nothing changed the question since."""
+    with ctx.transaction() as (db, outbox):
+        q = _load(db, event_id, question_id)
+        check_version(q.version, expected_version)
+        actions = db.exec(
+            select(ModerationAction)
+            .where(ModerationAction.question_id == question_id, ModerationAction.action.in_(_UNDOABLE))  # type: ignore[attr-defined]
+            .order_by(ModerationAction.id.desc())  # type: ignore[union-attr]
+            .limit(5)
+        ).all()
+        if not actions or not actions[0].after or not actions[0].before:
+            raise DomainError("undo.nothing", "there is nothing to undo on this question")
+        last = actions[0]
+        if last.after.get("version") != q.version:
+            raise Conflict("undo.stale", "the question changed since that action; undo it by hand", current_version=q.version)
+        batch = last.after.get("batch")
+        group = [a for a in actions if batch and a.after and a.after.get("batch") == batch] or [last]
+        target = group[-1].before or {}
+        before, old = _snapshot(q), q.status
+        q.status = str(target["status"])
+        q.queue_position = target.get("queue_position")  # type: ignore[assignment]
+        q.reject_reason = target.get("reject_reason")  # type: ignore[assignment]
+        q.merged_into_id = target.get("merged_into")  # type: ignore[assignment]
+        q.version, q.updated_at = q.version + 1, utcnow()
+        if q.status == Status.queued.value and old != Status.queued.value:
+            tail = db.exec(
+                select(sa.func.max(Question.queue_position)).where(
+                    Question.studio_id == q.studio_id, Question.status == Status.queued.value
+                )
+            ).one()
+            q.queue_position = (tail or 0) + 1
+        db.add(q)
+        db.flush()
+        _audit(db, q, actor, "undo", before, undid=last.action)
+        fanout.question_changed(db, outbox, q, old_status=old)
+        fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in _queue(db, q.studio_id) if x.id])
+        return moderator_question(q, translations_of(db, [question_id])[question_id])
+
+
+_UNDOABLE = [a.value for a in Action] + ["undo"]
+
+
+def ban_asker(ctx: Context, event_id: int, question_id: int, actor: str) -> dict[str, Any]:
+    """Hide the asker's future questions (this one stays as it is)."""
+    with ctx.transaction() as (db, _):
+        q = _load(db, event_id, question_id, lock=False)
+        if db.exec(select(Ban).where(Ban.event_id == event_id, Ban.viewer_id == q.viewer_id)).first() is None:
+            db.add(Ban(event_id=event_id, viewer_id=q.viewer_id, actor=actor))
+            db.add(ModerationAction(event_id=event_id, question_id=q.id, actor=actor, action="ban", before=None,
+                                    after={"viewer": q.viewer_id[:8]}))
+        return {"banned": q.viewer_id[:8]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from ..db.models import Event, Question, Studio
@@ -41,7 +42,10 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
         event = _event(db, event_id)
         qs = list(
             db.exec(
-                select(Question).where(Question.event_id == event_id).order_by(Question.id.desc()).limit(MODERATOR_LIMIT)  # type: ignore[union-attr]
+                select(Question)
+                .where(Question.event_id == event_id, sa.or_(Question.reject_reason.is_(None), Question.reject_reason != "hidden"))  # type: ignore[union-attr]
+                .order_by(Question.id.desc())  # type: ignore[union-attr]
+                .limit(MODERATOR_LIMIT)
             )
         )
         tr = translations_of(db, [q.id for q in qs if q.id])

@@ -126,3 +126,38 @@ def test_openapi_schema_lists_the_routes(server) -> None:
     assert schema["openapi"].startswith("3.")
     assert "/api/questions/{question_id}/{action}" in schema["paths"]
     assert "/api/studios/{studio_id}/queue" in schema["paths"]
+
+
+def test_undo_reverts_the_last_request_whole(moderator, ctx, event_id, sample) -> None:
+    qid = _ask(ctx, event_id, sample["speakers"]["moscow"][0].id)
+    approved = moderator.post(f"/api/questions/{qid}/approve", json={"version": 1}).json()
+    assert approved["status"] == "queued"
+    undone = moderator.post(f"/api/questions/{qid}/undo", json={"version": approved["version"]})
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["status"] == "pending" and undone.json()["queue_position"] is None
+    rejected = moderator.post(f"/api/questions/{qid}/reject", json={"version": undone.json()["version"], "reason": "off_topic"}).json()
+    back = moderator.post(f"/api/questions/{qid}/undo", json={"version": rejected["version"]}).json()
+    assert back["status"] == "pending" and back["reject_reason"] is None
+    # Someone else acted since: undo is refused with the fresh version.
+    other = login_as(moderator, "mod2")
+    changed = other.post(f"/api/questions/{qid}/approve", json={"version": back["version"]}).json()
+    stale = moderator.post(f"/api/questions/{qid}/undo", json={"version": back["version"]})
+    assert stale.status_code == 409 and stale.json()["error"]["details"]["current_version"] == changed["version"]
+    other.close()
+
+
+def test_banned_viewers_questions_are_hidden(moderator, ctx, event_id, sample) -> None:
+    speaker = sample["speakers"]["moscow"][0].id
+    first = _ask(ctx, event_id, speaker, "Spam one")
+    assert moderator.post(f"/api/questions/{first}/ban").json()["banned"] == "viewer-0"
+    hidden = questions.ask(ctx, event_id, "viewer-0001", {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Spam two", "language": "en"})
+    assert hidden.question["status"] == "not_selected"
+    snapshot = moderator.get("/api/moderation/snapshot").json()
+    texts = [q["text"] for q in snapshot["questions"]]
+    assert "Spam one" in texts and "Spam two" not in texts
+    other = questions.ask(ctx, event_id, "viewer-0002", {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Fine", "language": "en"})
+    assert other.question["status"] == "received"
+
+
+def login_as(client: httpx.Client, username: str) -> httpx.Client:
+    return login(str(client.base_url).rstrip("/"), username, MOD_PASSWORD)

@@ -1,0 +1,136 @@
+"""The moderation console in real headless Chromium."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from qa_service.db.models import Question
+from qa_service.services import questions
+
+from ..conftest import MOD_PASSWORD
+from ..support import ws_client
+from .conftest import shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture
+def sqlite_only(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("browser journeys run once, on SQLite; the services are covered on both databases")
+
+
+def open_console(new_page: Any, base: str, username: str = "mod1") -> Any:
+    page = new_page()
+    page.goto(base + "/moderate")
+    page.fill("#login-user", username)
+    page.fill("#login-pass", MOD_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    return page
+
+
+def ask(ctx: Any, event_id: int, speaker_id: int, text: str, language: str = "en") -> int:
+    payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": language}
+    return int(questions.ask(ctx, event_id, "viewer-0001", payload).question["id"])
+
+
+def test_login_live_question_approve_into_queue(sqlite_only, server, ctx, sample, new_page) -> None:
+    page = new_page()
+    page.goto(server.base + "/moderate")
+    page.fill("#login-user", "mod1")
+    page.fill("#login-pass", "wrong-password")
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-error")).to_have_text("wrong username or password")
+    page.fill("#login-pass", MOD_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    speaker = sample["speakers"]["moscow"][1]
+    with ws_client(f"{server.ws_base}/ws/viewer") as viewer:
+        viewer.request("hello")
+        reply = viewer.request("question.ask", {"client_id": uuid.uuid4().hex, "speaker_id": speaker.id,
+                                                "text": "How many people work at the factory?", "language": "en"})
+        qid = reply["payload"]["question"]["id"]
+    card = page.locator(f"#questions li[data-id='{qid}']")
+    expect(card).to_contain_text("How many people work at the factory?")
+    expect(card).to_have_attribute("data-status", "pending")
+    expect(page.locator("#counts [data-status=pending] b")).to_have_text("1")
+    shot(page, "console-pending")
+    card.click()
+    page.keyboard.press("a")
+    expect(card).to_have_attribute("data-status", "queued")
+    expect(page.locator(f"#queue li[data-id='{qid}']")).to_contain_text("How many people work at the factory?")
+    shot(page, "console-queued")
+    page.click("#logout-btn")
+    expect(page.locator("#login")).to_be_visible()
+    assert page.js_errors == []
+
+
+def test_two_moderators_one_question_the_loser_is_told(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+    qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "Do you export to Europe?")
+    alice = open_console(new_page, server.base, "mod1")
+    bob = open_console(new_page, server.base, "mod2")
+    a_card, b_card = (p.locator(f"#questions li[data-id='{qid}']") for p in (alice, bob))
+    expect(b_card).to_be_visible()
+    b_card.locator("button", has_text="Reject").click()  # Bob starts rejecting…
+    a_card.locator("button", has_text="Approve").click()  # …while Alice approves.
+    expect(a_card).to_have_attribute("data-status", "queued")
+    expect(b_card).to_have_attribute("data-status", "queued")  # Bob sees Alice's action live
+    bob.click("#reject-ok")
+    expect(bob.locator("#toast")).to_contain_text("another moderator acted on it first")
+    expect(b_card).to_have_attribute("data-status", "queued")
+    shot(bob, "console-conflict")
+    with ctx.transaction() as (db, _):
+        assert db.get(Question, qid).status == "queued"
+
+
+def test_reorder_the_queue_by_keyboard(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+    speaker = sample["speakers"]["moscow"][1].id
+    ids = [ask(ctx, event_id, speaker, text) for text in ("First?", "Second?", "Third?")]
+    for qid in ids:
+        questions.moderate(ctx, event_id, qid, "approve", "mod2", expected_version=1)
+    page = open_console(new_page, server.base)
+    page.select_option("#q-studio", str(sample["studios"]["moscow"].id))
+    items = page.locator("#queue li")
+    expect(items).to_have_count(3)
+    page.locator(f"#queue li[data-id='{ids[2]}']").focus()
+    page.keyboard.press("Alt+ArrowUp")
+    expect(items.first).to_have_attribute("data-id", str(ids[0]))
+    expect(items.nth(1)).to_have_attribute("data-id", str(ids[2]))
+    page.keyboard.press("Alt+ArrowUp")
+    expect(items.first).to_have_attribute("data-id", str(ids[2]))
+    with ctx.transaction() as (db, _):
+        order = [q.id for q in db.exec(select(Question).where(Question.status == "queued").order_by(Question.queue_position))]  # type: ignore[arg-type]
+    assert order == [ids[2], ids[0], ids[1]]
+    page.keyboard.press("Delete")
+    expect(items).to_have_count(2)
+
+
+def test_html_in_questions_is_shown_as_text_and_runs_nothing(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+    evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, evil)
+    page = open_console(new_page, server.base)
+    card = page.locator(f"#questions li[data-id='{qid}']")
+    expect(card.locator(".original")).to_contain_text(evil)
+    assert card.locator("img, script").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
+def test_edit_translation_inline_and_help_overlay(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+    qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "What does one ton of steel cost?")
+    page = open_console(new_page, server.base)
+    page.locator(f"#questions li[data-id='{qid}']").click()
+    page.keyboard.press("e")
+    area = page.locator(f"#questions li[data-id='{qid}'] textarea")
+    expect(area).to_be_focused()
+    area.fill("Сколько стоит тонна стали?")
+    page.locator(f"#questions li[data-id='{qid}'] button", has_text="Save").click()
+    expect(page.locator(f"#questions li[data-id='{qid}'] [data-lang=ru]")).to_contain_text("edited by mod1")
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    shot(page, "console-help")
