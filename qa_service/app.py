@@ -113,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/questions/{question_id:int}/star", moderation.star, methods=["POST"]),
         Route("/api/questions/{question_id:int}/undo", moderation.undo, methods=["POST"]),
         Route("/api/questions/{question_id:int}/ban", moderation.ban, methods=["POST"]),
+        Route("/api/questions/{question_id:int}/retranslate", moderation.retranslate, methods=["POST"]),
         Route("/api/questions/{question_id:int}/{action}", moderation.question_action, methods=["POST"]),
         Route("/api/studios/{studio_id:int}/queue", moderation.reorder_queue, methods=["POST"]),
         Route("/api/segments/{segment_id:int}/status", moderation.segment_status, methods=["POST"]),

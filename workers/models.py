@@ -114,7 +114,7 @@ def install(settings: Settings, codes: list[str]) -> list[str]:
 
 def coverage(settings: Settings, ctx: Any) -> list[str]:
     """What the loaded event needs that no installed model covers."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from qa_service.db.models import Event, Segment, Speaker, Studio
 
@@ -124,6 +124,6 @@ def coverage(settings: Settings, ctx: Any) -> list[str]:
         if event is None:
             return []
         segs = [s.id for s in db.exec(select(Segment).where(Segment.event_id == event.id))]
-        speakers = [sp.languages for sp in db.exec(select(Speaker).where(Speaker.segment_id.in_(segs)))]  # type: ignore[union-attr]
+        speakers = [sp.languages for sp in db.exec(select(Speaker).where(col(Speaker.segment_id).in_(segs)))]
         hosts = [st.host_languages for st in db.exec(select(Studio).where(Studio.event_id == event.id))]
         return uncovered(event.viewer_languages, speakers, event.moderator_language, hosts, pairs)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from qa_service.db.models import Event, Question, Speaker, Studio, Translation, utcnow
 from qa_service.services import fanout
@@ -45,7 +45,7 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
     # 1. Read what each question needs (short read transaction; no model work inside).
     work: dict[int, tuple[str, Plan, str | None]] = {}
     with ctx.transaction() as (db, _):
-        for q in db.exec(select(Question).where(Question.id.in_(ids))):  # type: ignore[union-attr]
+        for q in db.exec(select(Question).where(col(Question.id).in_(ids))):
             if q.translation_state == "done" or q.id is None:
                 continue
             speaker = db.get(Speaker, q.speaker_id)
@@ -64,16 +64,17 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
         for lang, route in p.targets.items():
             by_route[tuple(route)].append((qid, lang, text))
     results: dict[int, dict[str, tuple[str, str]]] = defaultdict(dict)
-    for route, items in by_route.items():
-        version = engine.route_version(list(route))
-        texts = [t for _, _, t in items]
+    for route_key, items in by_route.items():
+        route = list(route_key)
+        version = engine.route_version(route)
+        texts: list[str] = [t for _, _, t in items]
         cached: list[str | None] = [None] * len(texts)
         if cache is not None:
             raw = cache.mget([_cache_key(ctx.settings.redis_prefix, version, t) for t in texts])
             cached = [r.decode() if isinstance(r, bytes) else r for r in raw]
         todo = [i for i, c in enumerate(cached) if c is None]
         if todo:
-            fresh = engine.translate_route(list(route), [texts[i] for i in todo])
+            fresh = engine.translate_route(route, [texts[i] for i in todo])
             for i, value in zip(todo, fresh, strict=True):
                 cached[i] = value
                 if cache is not None:
@@ -85,9 +86,10 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
     out = BatchResult()
     with ctx.transaction() as (db, outbox):
         for qid, (_text, p, detected) in work.items():
-            q = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
-            if q is None:
+            row_q = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
+            if row_q is None:
                 continue
+            q = row_q
             existing = {
                 t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))
             }
@@ -126,7 +128,5 @@ def mark_untranslated(ctx: Context, qid: int, reason: str) -> None:
 
 def pending_ids(ctx: Context) -> list[int]:
     with ctx.transaction() as (db, _):
-        return [
-            int(i)
-            for i in db.exec(select(Question.id).where(Question.translation_state == "pending").order_by(Question.id))  # type: ignore[arg-type]
-        ]
+        ids = db.exec(select(Question.id).where(Question.translation_state == "pending").order_by(col(Question.id)))
+        return [i for i in ids if i is not None]

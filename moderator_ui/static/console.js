@@ -216,7 +216,10 @@ function card(q) {
                     onchange: (ev) => { ev.target.checked ? state.checked.add(q.id) : state.checked.delete(q.id); renderBulk(); } }),
       el("b", { text: `#${q.id}` }), el("span", { class: `badge ${q.status}`, text: q.status.replace("_", " ") }),
       el("span", { class: "lang", text: q.language }),
-      disagree ? el("span", { class: "warn", text: `looks like ${q.detected_language.toUpperCase()}` }) : null,
+      disagree ? el("span", { class: "warn" }, `looks like ${q.detected_language.toUpperCase()} `,
+        el("button", { type: "button", class: "small", text: `Treat as ${q.detected_language.toUpperCase()}`,
+                       onclick: () => act(q, "retranslate", { language: q.detected_language }) })) : null,
+      q.country ? el("span", { text: q.country }) : null,
       el("span", { text: q.display_name || "anonymous", dir: "auto" }),
       el("span", { text: `→ ${sp ? sp.name : "?"} (${st ? st.city : "?"})` }),
       el("span", { text: time }),
@@ -234,6 +237,7 @@ function card(q) {
       q.status === "rejected" ? el("button", { type: "button", text: "Reopen", onclick: () => act(q, "reopen") }) : null,
       el("button", { type: "button", class: `star ${q.starred ? "on" : ""}`, text: q.starred ? "★ Starred (s)" : "☆ Star (s)", onclick: () => act(q, "star", { starred: !q.starred }) }),
       el("button", { type: "button", text: "Undo (u)", onclick: () => act(q, "undo") }),
+      el("button", { type: "button", text: "Re-translate", onclick: () => act(q, "retranslate") }),
       el("button", { type: "button", text: "Hide asker", title: "hide this viewer's future questions", onclick: () => ban(q) })));
 }
 

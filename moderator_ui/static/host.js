@@ -24,9 +24,13 @@ function texts(q) {
   };
 }
 
+const regionNames = (() => { try { return new Intl.DisplayNames(["en"], { type: "region" }); } catch { return null; } })();
+
 function asker(q) {
   const sp = speakerOf(q);
-  return [q.display_name || "Anonymous", sp ? `→ ${sp.name}` : ""].filter(Boolean).join(" ");
+  let country = "";
+  if (q.country) { try { country = `(${regionNames ? regionNames.of(q.country) : q.country})`; } catch { country = `(${q.country})`; } }
+  return [q.display_name || "Anonymous", country, sp ? `→ ${sp.name}` : ""].filter(Boolean).join(" ");
 }
 
 function queued() {

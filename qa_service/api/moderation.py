@@ -73,6 +73,23 @@ async def undo(request: Request) -> JSONResponse:
     return JSONResponse(result)
 
 
+async def retranslate(request: Request) -> JSONResponse:
+    """
+    summary: Translate a question again by machine
+    description: Body {version, language?}; language corrects the source language first.
+    responses:
+      200: the question (moderator view)
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    result = await hub.run(
+        questions.retranslate, hub.ctx, await hub.event_id(), path_int(request, "question_id"), user.username,
+        expected_version=int_field(data, "version"), language=data.get("language"),
+    )
+    return JSONResponse(result)
+
+
 async def ban(request: Request) -> JSONResponse:
     """
     summary: Hide the asker's future questions from moderators and hosts

@@ -155,7 +155,7 @@ class AsyncBus:
         if after == head:
             return Replay([], head)
         entries = await self.client.xrange(self.keys.stream(topic), min=f"{after + 1}-0", max="+")
-        events = [_entry_to_event(fields) for _id, fields in entries]
+        events = [_entry_to_event(fields) for _id, fields in (entries or []) if fields]
         if not events or events[0].seq != after + 1:
             return Replay(None, head)
         return Replay(events, head)

@@ -68,6 +68,7 @@ class Question(SQLModel, table=True):
     language: str = Field(max_length=8)
     detected_language: str | None = Field(default=None, max_length=8)
     display_name: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, max_length=2)  # ISO 3166 code the viewer's browser states
     status: str = Field(default="pending", max_length=16, index=True)
     version: int = 1
     queue_position: float | None = None

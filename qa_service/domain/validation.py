@@ -42,6 +42,14 @@ def clean_language(raw: object) -> str:
     return raw.split("-")[0].lower()
 
 
+def clean_country(raw: object) -> str | None:
+    """An optional ISO 3166-1 alpha-2 code ("EG"); anything else is dropped, not refused:
+    it comes from the browser's locale, not from the viewer's typing."""
+    if isinstance(raw, str) and re.fullmatch(r"[A-Za-z]{2}", raw):
+        return raw.upper()
+    return None
+
+
 def clean_client_id(raw: object) -> str:
     if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", raw):
         raise DomainError("question.client_id_invalid", "client_id must be 8-64 characters of [A-Za-z0-9_-]")

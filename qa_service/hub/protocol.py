@@ -10,6 +10,7 @@ events            {"type": "question.updated", "channel": "moderation", "seq": 1
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ class Request:
     payload: dict[str, Any]
 
 
-def parse(message: dict[str, Any], max_bytes: int) -> Request:
+def parse(message: Mapping[str, Any], max_bytes: int) -> Request:
     """Turn one received ASGI websocket message into a Request, or raise."""
     if message.get("bytes") is not None:
         raise ProtocolError("frame.binary", "binary frames are not accepted; send JSON text frames")

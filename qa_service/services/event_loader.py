@@ -135,6 +135,7 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
             by_slug[st["slug"]] = studio
         for sg in data["segments"]:
             studio = by_slug[sg["studio"]]
+            assert studio.id is not None
             seg = db.exec(
                 select(Segment).where(Segment.event_id == ev.id, Segment.studio_id == studio.id, Segment.title == sg["title"])
             ).first() or Segment(event_id=ev.id, studio_id=studio.id, title=sg["title"], starts_at=sg["start"], ends_at=sg["end"])
@@ -143,6 +144,7 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
                 seg.status = clock_status(seg, now)
             db.add(seg)
             db.flush()
+            assert seg.id is not None
             for sp in sg["speakers"]:
                 speaker = db.exec(select(Speaker).where(Speaker.segment_id == seg.id, Speaker.name == sp["name"])).first()
                 speaker = speaker or Speaker(segment_id=seg.id, **sp)

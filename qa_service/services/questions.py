@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from ..db.models import Ban, Event, ModerationAction, Question, Segment, Speaker
 from ..domain import queue as queue_rules
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.lifecycle import Action, QuestionState, Status, bump, check_version, transition
-from ..domain.validation import clean_client_id, clean_language, clean_text
+from ..domain.validation import clean_client_id, clean_country, clean_language, clean_text
 from . import fanout
 from .context import Context, Outbox
 from .views import moderator_question, translations_of, viewer_question
@@ -66,6 +67,7 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
                     segment_status=segment.status,
                 )
             banned = db.exec(select(Ban).where(Ban.event_id == event_id, Ban.viewer_id == viewer_id)).first()
+            assert segment.id is not None and text is not None
             q = Question(
                 event_id=event_id,
                 speaker_id=speaker_id,
@@ -76,6 +78,7 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
                 text=text,
                 language=language,
                 display_name=name,
+                country=clean_country(payload.get("country")),
             )
             if banned:  # hidden: stored (and audited), never shown to moderators or hosts
                 q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
@@ -341,6 +344,7 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         if not actions or not actions[0].after or not actions[0].before:
             raise DomainError("undo.nothing", "there is nothing to undo on this question")
         last = actions[0]
+        assert last.after is not None
         if last.after.get("version") != q.version:
             raise Conflict("undo.stale", "the question changed since that action; undo it by hand", current_version=q.version)
         batch = last.after.get("batch")
@@ -379,3 +383,27 @@ def ban_asker(ctx: Context, event_id: int, question_id: int, actor: str) -> dict
             db.add(ModerationAction(event_id=event_id, question_id=q.id, actor=actor, action="ban", before=None,
                                     after={"viewer": q.viewer_id[:8]}))
         return {"banned": q.viewer_id[:8]}
+
+
+def retranslate(
+    ctx: Context, event_id: int, question_id: int, actor: str, *, expected_version: int | None, language: object = None
+) -> dict[str, Any]:
+    """Translate again by machine, optionally from a corrected source language
+    (say, the one the detector suggested). Drops the machine translations; hand
+    edits stay unless the source language changes."""
+    with ctx.transaction() as (db, outbox):
+        q = _load(db, event_id, question_id)
+        before = _snapshot(q)
+        q.version = bump(_state(q), expected_version=expected_version).version
+        new_language = clean_language(language) if language is not None else q.language
+        for t in db.exec(select(Translation).where(Translation.question_id == q.id)):
+            if t.engine != "human" or new_language != q.language:
+                db.delete(t)
+        old_language, q.language = q.language, new_language
+        q.translation_state, q.translation_error, q.detected_language, q.updated_at = "pending", None, None, utcnow()
+        db.add(q)
+        db.flush()
+        _audit(db, q, actor, "retranslate", before | {"language": old_language}, language=new_language)
+        fanout.question_changed(db, outbox, q, old_status=q.status)
+        outbox.after_commit.extend(functools.partial(hook, question_id) for hook in ctx.on_question_created)
+        return moderator_question(q, translations_of(db, [question_id])[question_id])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ..db.models import Event, Question, Studio
 from ..domain.errors import NotFound
@@ -43,7 +43,7 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
         qs = list(
             db.exec(
                 select(Question)
-                .where(Question.event_id == event_id, sa.or_(Question.reject_reason.is_(None), Question.reject_reason != "hidden"))  # type: ignore[union-attr]
+                .where(Question.event_id == event_id, sa.or_(col(Question.reject_reason).is_(None), col(Question.reject_reason) != "hidden"))
                 .order_by(Question.id.desc())  # type: ignore[union-attr]
                 .limit(MODERATOR_LIMIT)
             )

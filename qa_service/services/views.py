@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..db.models import Event, Question, Segment, Speaker, Studio, Translation
 from ..domain.lifecycle import Status, viewer_status
@@ -18,7 +18,7 @@ def iso(dt: datetime | None) -> str | None:
 def translations_of(db: Session, question_ids: list[int]) -> dict[int, list[Translation]]:
     out: dict[int, list[Translation]] = {qid: [] for qid in question_ids}
     if question_ids:
-        for t in db.exec(select(Translation).where(Translation.question_id.in_(question_ids))):  # type: ignore[union-attr]
+        for t in db.exec(select(Translation).where(col(Translation.question_id).in_(question_ids))):
             out[t.question_id].append(t)
     return out
 
@@ -44,6 +44,7 @@ def moderator_question(q: Question, translations: list[Translation]) -> dict[str
         "language": q.language,
         "detected_language": q.detected_language,
         "display_name": q.display_name,
+        "country": q.country,
         "status": q.status,
         "version": q.version,
         "queue_position": q.queue_position,
@@ -65,6 +66,7 @@ def host_question(q: Question, translations: list[Translation]) -> dict[str, Any
         "text": q.text,
         "language": q.language,
         "display_name": q.display_name,
+        "country": q.country,
         "status": q.status,
         "version": q.version,
         "queue_position": q.queue_position,
@@ -128,7 +130,7 @@ def schedule_view(db: Session, event: Event) -> dict[str, Any]:
     segments = db.exec(select(Segment).where(Segment.event_id == event.id).order_by(Segment.starts_at)).all()  # type: ignore[arg-type]
     seg_ids = [s.id for s in segments]
     speakers = (
-        db.exec(select(Speaker).where(Speaker.segment_id.in_(seg_ids)).order_by(Speaker.id)).all()  # type: ignore[union-attr,arg-type]
+        db.exec(select(Speaker).where(col(Speaker.segment_id).in_(seg_ids)).order_by(col(Speaker.id))).all()
         if seg_ids
         else []
     )

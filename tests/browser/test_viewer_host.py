@@ -63,6 +63,7 @@ def test_arabic_viewer_journey_to_the_host_display_and_back(sqlite_only, server,
     host.keyboard.press("n")  # next: on air
     expect(host.locator("#cur-text")).to_have_text(text)
     expect(host.locator("#cur-asker")).to_contain_text("عمر")
+    expect(host.locator("#cur-asker")).to_contain_text("(Egypt)")  # from the browser's locale, ar-EG
     expect(viewer.locator("#mine li").first).to_have_attribute("data-status", "on_air")
     shot(host, "host-display")
     overlay = new_page(viewport={"width": 1280, "height": 720})

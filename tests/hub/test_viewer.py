@@ -220,3 +220,13 @@ def test_another_viewer_never_receives_a_pending_question(server, sample) -> Non
         # Nor does a fresh snapshot of the other viewer show it.
         snap = other.request("snapshot")
         assert "Secret pending question" not in json.dumps(snap)
+
+
+def test_country_comes_along_when_well_formed(server, ctx, sample) -> None:
+    with ws_client(f"{server.ws_base}/ws/viewer") as c:
+        _hello(c)
+        good = _ask(c, live_speaker(sample), country="eg")["payload"]["question"]["id"]
+        odd = _ask(c, live_speaker(sample), country="Egypt<script>")["payload"]["question"]["id"]
+    with ctx.transaction() as (db, _):
+        assert db.get(Question, good).country == "EG"
+        assert db.get(Question, odd).country is None

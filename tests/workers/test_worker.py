@@ -170,3 +170,19 @@ def test_moderators_are_told_a_test_model_is_in_use(server, worker_settings, mod
     snap = moderator.get("/api/moderation/snapshot").json()
     assert snap["translation"]["test_model"] is True
     assert "en-ru" in snap["translation"]["pairs"] and "models install" in snap["translation"]["hint"]
+
+
+def test_retranslate_from_the_detected_language(wctx, event_id, sample, start_worker) -> None:
+    row = phrases()[10]
+    qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, row["es"], "en")  # declared English, written Spanish
+    worker = start_worker("--burst")
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    q = question(wctx, qid)
+    assert q.detected_language == "es"
+    assert translations(wctx, qid)["ru"].text != row["ru"]  # garbage: the wrong model read it
+    fixed = questions.retranslate(wctx, event_id, qid, "mod1", expected_version=q.version, language="es")
+    assert fixed["language"] == "es" and fixed["translation_state"] == "pending" and fixed["translations"] == {}
+    worker = start_worker("--burst")
+    assert worker.wait(120 * SECOND) == 0, worker.output()
+    assert translations(wctx, qid)["ru"].text == row["ru"]  # es→en→ru now
+    assert question(wctx, qid).detected_language is None

@@ -118,6 +118,11 @@ function showError(err) {
   box.hidden = false;
 }
 
+// The region of the browser's locale ("ar-EG" → "EG"): shown to the host with the name.
+function browserCountry() {
+  try { return new Intl.Locale(navigator.language).region || null; } catch { return null; }
+}
+
 function upsert(q) {
   state.questions.set(q.client_id, newer(state.questions.get(q.client_id), q));
 }
@@ -155,7 +160,7 @@ $("ask-form").addEventListener("submit", async (ev) => {
     return;
   }
   const item = { client_id: crypto.randomUUID().replaceAll("-", ""), speaker_id: state.speaker, text,
-                 language: state.lang, display_name: $("q-name").value.trim() || null };
+                 language: state.lang, display_name: $("q-name").value.trim() || null, country: browserCountry() };
   store.set("qa.name", $("q-name").value.trim());
   state.outbox.push(item);
   store.set("qa.outbox", state.outbox);

@@ -9,7 +9,7 @@ from qa_service.db import models  # noqa: F401  (registers the tables)
 from qa_service.db.engine import make_engine
 
 config = context.config
-url = config.attributes.get("engine_url") or config.get_main_option("sqlalchemy.url")
+url = str(config.attributes.get("engine_url") or config.get_main_option("sqlalchemy.url"))
 
 
 def run() -> None:
