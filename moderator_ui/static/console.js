@@ -78,7 +78,7 @@ async function start() {
         state.schedule.segments = state.schedule.segments.map((g) => (g.id === ev.payload.id ? ev.payload : g));
         renderSegments();
       }
-      render();
+      scheduleRender();
     },
     onState: (s) => { $("conn").textContent = s; $("conn").className = `conn ${s}`; $("conn").dataset.state = s; if (s === "refused") showLogin(); },
   });
@@ -305,7 +305,18 @@ function queueKey(ev, studioId, q) {
   else if (ev.key === "Delete") { ev.preventDefault(); act(q, "dequeue"); }
 }
 
+// A burst of events (a flood of questions) renders once per frame, not once per event.
+let renderPending = false;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  const run = () => { if (renderPending) { renderPending = false; render(); } };
+  requestAnimationFrame(run);
+  setTimeout(run, 100);  // hidden tabs get no animation frames
+}
+
 function render() {
+  renderPending = false;
   if (!state.schedule) return;
   const list = visible();
   if (!list.some((q) => q.id === state.selected)) state.selected = list[0]?.id ?? null;

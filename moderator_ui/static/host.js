@@ -73,6 +73,8 @@ function tick() {
 }
 setInterval(tick, 1000);
 
+let renderQueued = false;
+
 function apply(q) {
   if (!VISIBLE.has(q.status) && q.status !== "answered") { state.questions.delete(q.id); return; }
   state.questions.set(q.id, newer(state.questions.get(q.id), q));
@@ -99,7 +101,7 @@ const live = new LiveSocket(`/ws/host?token=${encodeURIComponent(token)}`, {
     else if (ev.type === "segment.updated" && state.schedule) {
       state.schedule.segments = state.schedule.segments.map((g) => (g.id === ev.payload.id ? ev.payload : g));
     }
-    render();
+    if (!renderQueued) { renderQueued = true; setTimeout(() => { renderQueued = false; render(); }, 0); }
   },
   onState: (s) => { $("conn").textContent = s; $("conn").className = `conn ${s}`; $("conn").dataset.state = s; },
 });

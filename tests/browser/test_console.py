@@ -134,3 +134,63 @@ def test_edit_translation_inline_and_help_overlay(sqlite_only, server, ctx, even
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
     shot(page, "console-help")
+
+
+def test_two_moderators_triage_fifty_questions_in_five_languages(sqlite_only, settings_factory, event_id, sample, new_page) -> None:
+    """Every action shows on the other console and on the host display within a second."""
+    import csv
+
+    from qa_service.app import create_app
+    from qa_service.security import Signer
+
+    from ..support import SECOND, ThreadServer, free_port, wait_until
+
+    settings = settings_factory(questions_per_minute=1000)
+    server = ThreadServer(create_app(settings), free_port()).start()
+    try:
+        with open("workers/test_models/phrases.tsv", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))[:10]
+        texts = [(lang, r[lang]) for lang in ("en", "ru", "es", "de") for r in rows]
+        texts += [("ar", f"ما هي خطة المصنع رقم {i}؟") for i in range(10)]
+        studio = sample["studios"]["moscow"]
+        speaker = sample["speakers"]["moscow"][1].id
+        alice = open_console(new_page, server.base, "mod1")
+        bob = open_console(new_page, server.base, "mod2")
+        host = new_page()
+        host.goto(server.base + f"/host/{Signer(settings.secret_key).host_token(studio.id, studio.host_token_version)}")
+        expect(host.locator("#conn")).to_have_attribute("data-state", "live")
+        for page in (alice, bob):
+            page.select_option("#f-status", "pending")
+        with ws_client(f"{server.ws_base}/ws/viewer") as viewer:
+            viewer.request("hello")
+            for lang, text in texts:
+                payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": text, "language": lang}
+                assert viewer.request("question.ask", payload)["ok"]
+        one_second = 1000 * SECOND
+        for page in (alice, bob):
+            expect(page.locator("#counts [data-status=pending] b")).to_have_text("50", timeout=one_second)
+        assert set(alice.locator("#questions .lang").all_inner_texts()) == {"EN", "RU", "ES", "DE", "AR"}
+        approved = 0
+        for i in range(50):
+            actor, other = (alice, bob) if i % 2 == 0 else (bob, alice)
+            first = actor.locator("#questions li").first
+            qid = first.get_attribute("data-id")
+            first.click()
+            if actor is alice:
+                actor.keyboard.press("a")
+                approved += 1
+                wait_until(lambda q=qid: host.evaluate(f"state.questions.has({q})"), SECOND, "the host display")
+            else:
+                actor.keyboard.press("r")
+                actor.click("#reject-ok")
+            expect(other.locator("#counts [data-status=pending] b")).to_have_text(str(49 - i), timeout=one_second)
+        for page in (alice, bob):
+            expect(page.locator("#counts [data-status=queued] b")).to_have_text(str(approved), timeout=one_second)
+            expect(page.locator("#counts [data-status=rejected] b")).to_have_text(str(50 - approved), timeout=one_second)
+        assert host.evaluate("state.questions.size") == approved == 25
+        expect(host.locator("#next li")).to_have_count(3)
+        shot(alice, "console-after-triage")
+        for page in (alice, bob, host):
+            assert page.js_errors == []
+    finally:
+        server.stop()
