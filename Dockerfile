@@ -23,7 +23,7 @@ USER qa
 WORKDIR /home/qa
 EXPOSE 8000
 VOLUME ["/data"]
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('QA_PORT','8000'), timeout=2)" || exit 1
+# A hub answers /healthz; a worker must be registered in Redis (see `qa-service health`).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 CMD ["qa-service", "health"]
 ENTRYPOINT ["qa-service"]
 CMD ["serve"]

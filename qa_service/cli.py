@@ -155,6 +155,29 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return bench_main(settings, out=Path(args.out), questions=args.questions)
 
 
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """For container health checks: a hub answers /healthz; a worker is registered in Redis."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/healthz", timeout=3) as res:
+            return 0 if res.status == 200 else 1
+    except urllib.error.HTTPError:
+        return 1
+    except OSError:
+        pass  # nothing listens here: maybe this is a worker
+    if not settings.redis_url:
+        return 1
+    import redis
+    from rq import Worker
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=3)
+    here = socket.gethostname()
+    return 0 if any(w.hostname == here for w in Worker.all(connection=client)) else 1
+
+
 def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
     return {
         "host": settings.host,
@@ -291,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", default="loadtests/results/bench-translate.json")
     bn.add_argument("--questions", type=int, default=200)
     bn.set_defaults(fn=cmd_bench)
+    sub.add_parser("health", help="exit 0 if this container's hub or worker is healthy").set_defaults(fn=cmd_health)
     hl = sub.add_parser("host-links", help="print each studio's host display link")
     hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
     hl.set_defaults(fn=cmd_host_links)

@@ -19,12 +19,12 @@ pytestmark = pytest.mark.integration
 
 
 def run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ) | {
+    base = {k: v for k, v in os.environ.items() if k != "QA_REDIS_URL"}
+    full_env = base | {
         "QA_DATABASE_URL": settings.effective_database_url,
         "QA_DATA_DIR": str(settings.data_dir),
         "QA_SECRET_KEY": settings.secret_key,
     } | env
-    full_env.pop("QA_REDIS_URL", None)
     return subprocess.run([sys.executable, "-m", "qa_service.cli", *args], env=full_env, capture_output=True, text=True, timeout=120)
 
 
@@ -78,3 +78,18 @@ def test_without_a_redis_url_the_app_runs_its_own_redis(settings_factory, event_
         srv.stop()
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(url).ping()
+
+
+def test_health_of_a_hub_and_of_a_worker_host(settings, event_id, redis_url) -> None:
+    from qa_service.app import create_app
+
+    from .support import ThreadServer, free_port
+
+    port = free_port()
+    # Nothing listens and no worker of this host is registered in Redis.
+    assert run(settings, "health", QA_PORT=str(port), QA_REDIS_URL=redis_url).returncode == 1
+    srv = ThreadServer(create_app(settings), port).start()
+    try:
+        assert run(settings, "health", QA_PORT=str(port)).returncode == 0
+    finally:
+        srv.stop()

@@ -50,13 +50,13 @@ async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handle
             return
         if message["type"] == "websocket.disconnect":
             return
-        if not conn.allow_message():
-            conn.send(protocol.error(None, "rate.limited", "too many messages; slow down"))
-            continue
+        allowed = conn.allow_message()
         request_id = None
         try:
             req = protocol.parse(message, hub.settings.max_frame_bytes)
             request_id = req.id
+            if not allowed:
+                raise DomainError("rate.limited", "too many messages; slow down")
             if req.type == "ping":
                 conn.send(protocol.ok(req.id, {"pong": True}))
                 continue

@@ -145,7 +145,7 @@ def test_two_moderators_triage_fifty_questions_in_five_languages(sqlite_only, se
 
     from ..support import SECOND, ThreadServer, free_port, wait_until
 
-    settings = settings_factory(questions_per_minute=1000)
+    settings = settings_factory(questions_per_minute=1000, messages_per_second=200)
     server = ThreadServer(create_app(settings), free_port()).start()
     try:
         with open("workers/test_models/phrases.tsv", encoding="utf-8") as f:

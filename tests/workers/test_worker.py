@@ -186,3 +186,20 @@ def test_retranslate_from_the_detected_language(wctx, event_id, sample, start_wo
     assert worker.wait(120 * SECOND) == 0, worker.output()
     assert translations(wctx, qid)["ru"].text == row["ru"]  # es→en→ru now
     assert question(wctx, qid).detected_language is None
+
+
+def test_health_reports_a_running_worker(worker_settings, start_worker) -> None:
+    import subprocess
+    import sys
+
+    from ..support import free_port
+    from .conftest import worker_env
+
+    def health() -> int:
+        env = worker_env(worker_settings, QA_PORT=str(free_port()))
+        return subprocess.run([sys.executable, "-m", "qa_service.cli", "health"], env=env, timeout=60).returncode
+
+    assert health() == 1
+    worker = start_worker()
+    wait_until(lambda: health() == 0, 60 * SECOND, "the worker to register")
+    worker.stop()
