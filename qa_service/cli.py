@@ -171,11 +171,12 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.redis_url:
         return 1
     import redis
-    from rq import Worker
+    from rq import Queue, Worker
 
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=3)
     here = socket.gethostname()
-    return 0 if any(w.hostname == here for w in Worker.all(connection=client)) else 1
+    workers = Worker.all(queue=Queue(settings.queue_name, connection=client))
+    return 0 if any(w.hostname == here for w in workers) else 1
 
 
 def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:

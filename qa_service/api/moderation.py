@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..db.models import ModerationAction
 from ..domain.errors import DomainError, NotFound
+from ..hub.hub import Hub
 from ..services import questions, schedule, snapshots
 from ..services.views import iso
 from .common import hub_of, int_field, json_body, path_int, staff
@@ -25,6 +28,14 @@ async def snapshot(request: Request) -> JSONResponse:
     return JSONResponse(await hub.run(snapshots.moderator, hub.ctx, await hub.event_id()))
 
 
+async def _question_request(request: Request) -> tuple[Hub, str, dict[str, Any], int, int]:
+    """What every question endpoint needs: a moderator, the body, the event and question ids."""
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    data = await json_body(request)
+    return hub, user.username, data, await hub.event_id(), path_int(request, "question_id")
+
+
 async def question_action(request: Request) -> JSONResponse:
     """
     summary: Apply a life-cycle action to a question
@@ -37,17 +48,14 @@ async def question_action(request: Request) -> JSONResponse:
       400: question.illegal_transition, question.reason_required
       409: question.stale_version
     """
-    user = await staff(request, *MODERATORS)
-    hub = hub_of(request)
-    data = await json_body(request)
-    qid = path_int(request, "question_id")
+    hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
         questions.moderate,
         hub.ctx,
-        await hub.event_id(),
+        event_id,
         qid,
         request.path_params["action"],
-        user.username,
+        actor,
         expected_version=int_field(data, "version"),
         reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
         merged_into=int_field(data, "into", required=False),
@@ -63,14 +71,10 @@ async def undo(request: Request) -> JSONResponse:
     responses:
       200: the question (moderator view)
     """
-    user = await staff(request, *MODERATORS)
-    hub = hub_of(request)
-    data = await json_body(request)
-    result = await hub.run(
-        questions.undo, hub.ctx, await hub.event_id(), path_int(request, "question_id"), user.username,
-        expected_version=int_field(data, "version"),
+    hub, actor, data, event_id, qid = await _question_request(request)
+    return JSONResponse(
+        await hub.run(questions.undo, hub.ctx, event_id, qid, actor, expected_version=int_field(data, "version"))
     )
-    return JSONResponse(result)
 
 
 async def retranslate(request: Request) -> JSONResponse:
@@ -80,11 +84,9 @@ async def retranslate(request: Request) -> JSONResponse:
     responses:
       200: the question (moderator view)
     """
-    user = await staff(request, *MODERATORS)
-    hub = hub_of(request)
-    data = await json_body(request)
+    hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
-        questions.retranslate, hub.ctx, await hub.event_id(), path_int(request, "question_id"), user.username,
+        questions.retranslate, hub.ctx, event_id, qid, actor,
         expected_version=int_field(data, "version"), language=data.get("language"),
     )
     return JSONResponse(result)
@@ -96,10 +98,8 @@ async def ban(request: Request) -> JSONResponse:
     responses:
       200: {banned}
     """
-    user = await staff(request, *MODERATORS)
-    hub = hub_of(request)
-    result = await hub.run(questions.ban_asker, hub.ctx, await hub.event_id(), path_int(request, "question_id"), user.username)
-    return JSONResponse(result)
+    hub, actor, _data, event_id, qid = await _question_request(request)
+    return JSONResponse(await hub.run(questions.ban_asker, hub.ctx, event_id, qid, actor))
 
 
 async def edit_translation(request: Request) -> JSONResponse:
@@ -110,17 +110,9 @@ async def edit_translation(request: Request) -> JSONResponse:
       200: the question (moderator view)
       409: question.stale_version
     """
-    user = await staff(request, *MODERATORS)
-    hub = hub_of(request)
-    data = await json_body(request)
+    hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
-        questions.edit_translation,
-        hub.ctx,
-        await hub.event_id(),
-        path_int(request, "question_id"),
-        request.path_params["language"],
-        data.get("text"),
-        user.username,
+        questions.edit_translation, hub.ctx, event_id, qid, request.path_params["language"], data.get("text"), actor,
         expected_version=int_field(data, "version"),
     )
     return JSONResponse(result)
@@ -133,16 +125,9 @@ async def star(request: Request) -> JSONResponse:
     responses:
       200: the question (moderator view)
     """
-    user = await staff(request, *MODERATORS)
-    hub = hub_of(request)
-    data = await json_body(request)
+    hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
-        questions.set_starred,
-        hub.ctx,
-        await hub.event_id(),
-        path_int(request, "question_id"),
-        data.get("starred") is True,
-        user.username,
+        questions.set_starred, hub.ctx, event_id, qid, data.get("starred") is True, actor,
         expected_version=int_field(data, "version"),
     )
     return JSONResponse(result)
