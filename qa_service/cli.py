@@ -235,7 +235,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  viewer page     {base}/")
         print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {DEMO_PASSWORD})")
         for slug, url in host_links(settings, base):
-            print(f"  host {slug:11}{url}")
+            print(f"  host {slug:13} {url}")
         print(f"  API schema      {base}/openapi.json\n", flush=True)
         try:
             uvicorn.run(create_app(settings), **_uvicorn_kwargs(settings))  # type: ignore[arg-type]

@@ -58,7 +58,18 @@ def init(settings: Settings, redis_url: str) -> Runtime:
     log.info("translation models installed: %s; preloaded: %s", sorted(engine.pairs), loaded)
     publish_status(client, settings, engine)
     _runtime = Runtime(settings, client, ctx, engine)
+    _preload_detector(_runtime)
     return _runtime
+
+
+def _preload_detector(rt: Runtime) -> None:
+    """Build the language detector for the loaded event now, not on the first question."""
+    from qa_service.services.questions import event_by_slug
+
+    with rt.ctx.transaction() as (db, _):
+        event = event_by_slug(db, rt.settings.event)
+    if event is not None:
+        rt.detector_for(event)
 
 
 STATUS_KEY = "{prefix}:translation:status"
