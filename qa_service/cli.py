@@ -6,6 +6,7 @@ import argparse
 import getpass
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -237,11 +238,16 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         for slug, url in host_links(settings, base):
             print(f"  host {slug:13} {url}")
         print(f"  API schema      {base}/openapi.json\n", flush=True)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an
+        # exit so the worker and the embedded Redis below are stopped too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             uvicorn.run(create_app(settings), **_uvicorn_kwargs(settings))  # type: ignore[arg-type]
         finally:
             for proc in workers:
                 proc.terminate()
+            for proc in workers:
+                proc.wait(30)
     finally:
         if embedded:
             embedded.stop()
