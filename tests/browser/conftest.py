@@ -52,3 +52,12 @@ def shot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+@pytest.fixture
+def db_url(sql_templates: dict[str, Any], tmp_path: Path) -> str:
+    """Browser journeys run on SQLite only: the services under them are tested on
+    both databases, and a browser adds nothing database-specific."""
+    target = tmp_path / "qa.sqlite3"
+    shutil.copy(sql_templates["sqlite"], target)
+    return f"sqlite:///{target}"

@@ -19,11 +19,6 @@ from .conftest import shot
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
-@pytest.fixture
-def sqlite_only(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("browser journeys run once, on SQLite; the services are covered on both databases")
-
 
 def open_console(new_page: Any, base: str, username: str = "mod1") -> Any:
     page = new_page()
@@ -40,7 +35,7 @@ def ask(ctx: Any, event_id: int, speaker_id: int, text: str, language: str = "en
     return int(questions.ask(ctx, event_id, "viewer-0001", payload).question["id"])
 
 
-def test_login_live_question_approve_into_queue(sqlite_only, server, ctx, sample, new_page) -> None:
+def test_login_live_question_approve_into_queue(server, ctx, sample, new_page) -> None:
     page = new_page()
     page.goto(server.base + "/moderate")
     page.fill("#login-user", "mod1")
@@ -71,7 +66,7 @@ def test_login_live_question_approve_into_queue(sqlite_only, server, ctx, sample
     assert page.js_errors == []
 
 
-def test_two_moderators_one_question_the_loser_is_told(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+def test_two_moderators_one_question_the_loser_is_told(server, ctx, event_id, sample, new_page) -> None:
     qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "Do you export to Europe?")
     alice = open_console(new_page, server.base, "mod1")
     bob = open_console(new_page, server.base, "mod2")
@@ -89,7 +84,7 @@ def test_two_moderators_one_question_the_loser_is_told(sqlite_only, server, ctx,
         assert db.get(Question, qid).status == "queued"
 
 
-def test_reorder_the_queue_by_keyboard(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+def test_reorder_the_queue_by_keyboard(server, ctx, event_id, sample, new_page) -> None:
     speaker = sample["speakers"]["moscow"][1].id
     ids = [ask(ctx, event_id, speaker, text) for text in ("First?", "Second?", "Third?")]
     for qid in ids:
@@ -111,7 +106,7 @@ def test_reorder_the_queue_by_keyboard(sqlite_only, server, ctx, event_id, sampl
     expect(items).to_have_count(2)
 
 
-def test_html_in_questions_is_shown_as_text_and_runs_nothing(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+def test_html_in_questions_is_shown_as_text_and_runs_nothing(server, ctx, event_id, sample, new_page) -> None:
     evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
     qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, evil)
     page = open_console(new_page, server.base)
@@ -121,7 +116,7 @@ def test_html_in_questions_is_shown_as_text_and_runs_nothing(sqlite_only, server
     assert page.evaluate("window.pwned") is None
 
 
-def test_edit_translation_inline_and_help_overlay(sqlite_only, server, ctx, event_id, sample, new_page) -> None:
+def test_edit_translation_inline_and_help_overlay(server, ctx, event_id, sample, new_page) -> None:
     qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "What does one ton of steel cost?")
     page = open_console(new_page, server.base)
     page.locator(f"#questions li[data-id='{qid}']").click()
@@ -136,7 +131,7 @@ def test_edit_translation_inline_and_help_overlay(sqlite_only, server, ctx, even
     shot(page, "console-help")
 
 
-def test_two_moderators_triage_fifty_questions_in_five_languages(sqlite_only, settings_factory, event_id, sample, new_page) -> None:
+def test_two_moderators_triage_fifty_questions_in_five_languages(settings_factory, event_id, sample, new_page) -> None:
     """Every action shows on the other console and on the host display within a second."""
     import csv
 

@@ -27,13 +27,8 @@ def questions_with(ctx: Any, text: str) -> list[Question]:
         return list(db.exec(select(Question).where(Question.text == text)))
 
 
-@pytest.fixture
-def sqlite_only(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("browser journeys run once, on SQLite; the services are covered on both databases")
 
-
-def test_arabic_viewer_journey_to_the_host_display_and_back(sqlite_only, server, settings, ctx, sample, moderator, new_page) -> None:
+def test_arabic_viewer_journey_to_the_host_display_and_back(server, settings, ctx, sample, moderator, new_page) -> None:
     viewer = new_page(locale="ar-EG", viewport=PHONE)
     viewer.goto(server.base + "/")
     expect(viewer.locator("#conn")).to_have_attribute("data-state", "live")
@@ -81,7 +76,7 @@ def test_arabic_viewer_journey_to_the_host_display_and_back(sqlite_only, server,
 
 
 @pytest.mark.parametrize(("locale", "title"), [("ru-RU", "Вопрос спикеру"), ("zh-CN", "向嘉宾提问"), ("en-GB", "Ask the speaker")])
-def test_viewer_page_speaks_the_browsers_language(sqlite_only, server, sample, new_page, locale: str, title: str) -> None:
+def test_viewer_page_speaks_the_browsers_language(server, sample, new_page, locale: str, title: str) -> None:
     page = new_page(locale=locale, viewport=PHONE)
     page.goto(server.base + "/")
     expect(page.locator("#ask-h")).to_have_text(title)
@@ -92,7 +87,7 @@ def test_viewer_page_speaks_the_browsers_language(sqlite_only, server, sample, n
     expect(page.locator("#ask-h")).to_have_text("Frage an die Sprecher")
 
 
-def test_errors_are_explained_in_the_viewers_language(sqlite_only, server, sample, new_page) -> None:
+def test_errors_are_explained_in_the_viewers_language(server, sample, new_page) -> None:
     page = new_page(locale="es-PE", viewport=PHONE)
     page.goto(server.base + "/")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
@@ -102,7 +97,7 @@ def test_errors_are_explained_in_the_viewers_language(sqlite_only, server, sampl
     expect(page.locator("#form-error")).to_have_text("Tu pregunta es demasiado larga (501/500 caracteres).")
 
 
-def test_a_question_typed_offline_is_sent_once_on_reconnect(sqlite_only, server, settings, ctx, sample, new_page) -> None:
+def test_a_question_typed_offline_is_sent_once_on_reconnect(server, settings, ctx, sample, new_page) -> None:
     from qa_service.app import create_app
 
     from ..support import ThreadServer
@@ -133,7 +128,7 @@ def test_a_question_typed_offline_is_sent_once_on_reconnect(sqlite_only, server,
         again.stop()
 
 
-def test_viewer_text_never_runs_as_markup(sqlite_only, server, settings, ctx, sample, moderator, new_page) -> None:
+def test_viewer_text_never_runs_as_markup(server, settings, ctx, sample, moderator, new_page) -> None:
     page = new_page()
     page.goto(server.base + "/")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
