@@ -4,7 +4,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # CPU torch first (argostranslate -> stanza -> torch), or pip takes a CUDA build of several GB.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu || pip install torch==2.13.0
+# Offline or behind a mirror: --build-arg PIP_FIND_LINKS=/dir/with/wheels (and mount it).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ARG PIP_FIND_LINKS=
+ENV PIP_FIND_LINKS=${PIP_FIND_LINKS}
+RUN if [ -n "$PIP_FIND_LINKS" ]; then pip install torch==2.13.0; \
+    else pip install torch==2.13.0 --index-url "$TORCH_INDEX"; fi
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY qa_service ./qa_service

@@ -32,13 +32,14 @@ class Viewer(User):
     def on_start(self) -> None:
         url = self.host.replace("http", "ws", 1).rstrip("/") + "/ws/viewer"
         t0 = time.perf_counter()
-        self.ws = connect(url, compression=None, open_timeout=10)
+        self._conn = connect(url, compression=None, open_timeout=10)
+        self.ws = self._conn.__enter__()
         self.request("hello", {})
         self.speakers = self._live_speakers()
         self._fire("connect", t0, None)
 
     def on_stop(self) -> None:
-        self.ws.close()
+        self._conn.__exit__(None, None, None)
 
     def _live_speakers(self) -> list[int]:
         self.request("snapshot", {})

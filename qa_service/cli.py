@@ -108,7 +108,7 @@ def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) 
 
 
 def cmd_host_links(settings: Settings, args: argparse.Namespace) -> int:
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    base = _base_url(settings)
     for slug, url in host_links(settings, base, revoke=args.revoke):
         print(f"{slug:14} {url}")
     if args.revoke:
@@ -225,7 +225,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         ctx = _context(settings)
         load(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
         add_user(ctx, DEMO_USER, DEMO_PASSWORD, "moderator")
-        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        base = _base_url(settings)
         test_models = _ensure_demo_models(settings)
         workers = _start_demo_workers(settings)
         print("\n  Live Q&A demo: the sample marathon is on air now\n")
@@ -279,6 +279,14 @@ def _start_demo_workers(settings: Settings) -> list:  # type: ignore[type-arg]
         return []
     env = dict(os.environ, QA_REDIS_URL=settings.redis_url or "", QA_DATA_DIR=str(settings.data_dir))
     return [subprocess.Popen([sys.executable, "-m", "qa_service.cli", "worker"], env=env)]
+
+
+def _base_url(settings: Settings) -> str:
+    """Where people open the pages: QA_PUBLIC_URL, else this machine."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 def _safe_url(url: str) -> str:
