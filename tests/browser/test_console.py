@@ -116,7 +116,7 @@ def test_html_in_questions_is_shown_as_text_and_runs_nothing(server, ctx, event_
     assert page.evaluate("window.pwned") is None
 
 
-def test_edit_translation_inline_and_help_overlay(server, ctx, event_id, sample, new_page) -> None:
+def test_edit_translation_inline_help_overlay_and_audit_log(server, ctx, event_id, sample, new_page) -> None:
     qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "What does one ton of steel cost?")
     page = open_console(new_page, server.base)
     page.locator(f"#questions li[data-id='{qid}']").click()
@@ -129,6 +129,12 @@ def test_edit_translation_inline_and_help_overlay(server, ctx, event_id, sample,
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
     shot(page, "console-help")
+    page.keyboard.press("Escape")
+    page.click("#audit-btn")
+    row = page.locator("#audit-rows tr").first
+    expect(row).to_contain_text("edit_translation")
+    expect(row).to_contain_text("mod1")
+    expect(row).to_contain_text(f"#{qid}")
 
 
 def test_two_moderators_triage_fifty_questions_in_five_languages(settings_factory, event_id, sample, new_page) -> None:
