@@ -34,6 +34,7 @@ class Connection:
         self._resync_task: asyncio.Task[None] | None = None
         self.closing = False
         self.close_code: int | None = None
+        self._close_reason = ""
         # Token bucket against message floods.
         self._rate = float(messages_per_second)
         self._tokens = self._rate * 2
@@ -78,6 +79,14 @@ class Connection:
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away mid-send
             log.debug("sender stopped: %s", exc)
             self.closing = True
+
+    async def drain(self, timeout: float) -> None:
+        """Give the sender a moment to flush what is queued (and the close frame)."""
+        if self._sender is not None and not self._sender.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._sender), timeout)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
 
     async def stop(self) -> None:
         for ch in self.channels:

@@ -100,12 +100,7 @@ async def _run(ws: WebSocket, make: Callable[[Connection], tuple[HelloHandler, d
         hub.connections.discard(conn)
         if not conn.closing:
             conn.close(1000, "bye")
-        sender = conn._sender
-        if sender is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(sender), 1.0)
-            except (TimeoutError, asyncio.CancelledError):
-                pass
+        await conn.drain(1.0)
         await conn.stop()
 
 
@@ -256,7 +251,7 @@ async def host_socket(ws: WebSocket) -> None:
 
 def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str, Any] | None:
     with hub.ctx.transaction() as (db, _):
-        first = questions._queue(db, studio_id)
+        first = questions.queued_in(db, studio_id)
     if not first or first[0].id is None:
         raise DomainError("queue.empty", "the queue is empty")
     return questions.moderate(hub.ctx, event_id, first[0].id, "on_air", actor, expected_version=first[0].version)

@@ -133,7 +133,8 @@ def _audit(db: Session, q: Question, actor: str, action: str, before: dict[str, 
     db.add(ModerationAction(event_id=q.event_id, question_id=q.id, actor=actor, action=action, before=before, after=after))
 
 
-def _queue(db: Session, studio_id: int) -> list[Question]:
+def queued_in(db: Session, studio_id: int) -> list[Question]:
+    """A studio's queued questions in on-air order."""
     return list(
         db.exec(
             select(Question)
@@ -215,7 +216,7 @@ def moderate(
         if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (
             act is Action.approve and enqueue
         ):
-            fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in _queue(db, q.studio_id) if x.id])
+            fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in queued_in(db, q.studio_id) if x.id])
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 
@@ -367,7 +368,7 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         db.flush()
         _audit(db, q, actor, "undo", before, undid=last.action)
         fanout.question_changed(db, outbox, q, old_status=old)
-        fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in _queue(db, q.studio_id) if x.id])
+        fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in queued_in(db, q.studio_id) if x.id])
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 
