@@ -20,7 +20,7 @@ from . import __version__, pages
 from .api import auth, moderation
 from .api.common import error_response
 from .bus.redis_bus import SyncPublisher
-from .db.engine import make_engine, upgrade
+from .db.engine import make_engine, make_read_engine, upgrade
 from .domain.errors import DomainError
 from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
@@ -82,8 +82,11 @@ def create_app(settings: Settings) -> Starlette:
         if settings.auto_migrate:
             upgrade(db_url)
         engine = make_engine(db_url)
+        read_engine = make_read_engine(db_url, engine)
         sync_redis = redis.Redis.from_url(redis_url)
-        ctx = Context(settings, engine, SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size))
+        ctx = Context(
+            settings, engine, SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size), read_engine=read_engine
+        )
         ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis))
         aredis = aioredis.Redis.from_url(redis_url)
         hub = Hub(settings, ctx, aredis)
@@ -97,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
             await aredis.aclose()
             sync_redis.close()
             engine.dispose()
+            read_engine.dispose()
             if embedded:
                 embedded.stop()
 

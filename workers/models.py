@@ -119,7 +119,7 @@ def coverage(settings: Settings, ctx: Any) -> list[str]:
     from qa_service.db.models import Event, Segment, Speaker, Studio
 
     pairs = {(p["from"], p["to"]) for p in installed(settings)}
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         event = db.exec(select(Event).order_by(Event.id)).first()  # type: ignore[arg-type]
         if event is None:
             return []

@@ -66,7 +66,7 @@ def _preload_detector(rt: Runtime) -> None:
     """Build the language detector for the loaded event now, not on the first question."""
     from qa_service.services.questions import event_by_slug
 
-    with rt.ctx.transaction() as (db, _):
+    with rt.ctx.read() as db:
         event = event_by_slug(db, rt.settings.event)
     if event is not None:
         rt.detector_for(event)

@@ -44,7 +44,7 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
     """Translate the questions ``ids`` (those still needing it) and publish the changes."""
     # 1. Read what each question needs (short read transaction; no model work inside).
     work: dict[int, tuple[str, Plan, str | None]] = {}
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         for q in db.exec(select(Question).where(col(Question.id).in_(ids))):
             if q.translation_state == "done" or q.id is None:
                 continue
@@ -127,6 +127,6 @@ def mark_untranslated(ctx: Context, qid: int, reason: str) -> None:
 
 
 def pending_ids(ctx: Context) -> list[int]:
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         ids = db.exec(select(Question.id).where(Question.translation_state == "pending").order_by(col(Question.id)))
         return [i for i in ids if i is not None]

@@ -193,7 +193,7 @@ async def audit_log(request: Request) -> JSONResponse:
     def read() -> list[dict[str, object]]:
         from sqlmodel import select
 
-        with hub.ctx.transaction() as (db, _):
+        with hub.ctx.read() as db:
             stmt = select(ModerationAction).where(ModerationAction.event_id == event_id)
             if qid is not None:
                 stmt = stmt.where(ModerationAction.question_id == qid)

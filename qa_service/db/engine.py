@@ -12,7 +12,9 @@ from sqlmodel import Session
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """``read_only`` (SQLite): transactions start deferred, as WAL snapshots that
+    never wait for the write lock; use it only for sessions that write nothing."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -33,12 +35,17 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
             # IMMEDIATE takes the write lock up front, so two read-check-write
             # transactions serialise instead of failing on a stale snapshot.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def make_read_engine(url: str, write_engine: Engine) -> Engine:
+    """A second engine for read-only sessions where that helps (SQLite); else the same one."""
+    return make_engine(url, read_only=True) if url.startswith("sqlite") else write_engine
 
 
 def session(engine: Engine) -> Session:

@@ -193,7 +193,7 @@ def studio_from_token(hub: Hub, token: str | None) -> Studio | None:
     if parsed is None:
         return None
     studio_id, version = parsed
-    with hub.ctx.transaction() as (db, _):
+    with hub.ctx.read() as db:
         studio = db.get(Studio, studio_id)
     if studio is None or studio.host_token_version != version:
         return None
@@ -250,7 +250,7 @@ async def host_socket(ws: WebSocket) -> None:
 
 
 def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str, Any] | None:
-    with hub.ctx.transaction() as (db, _):
+    with hub.ctx.read() as db:
         first = questions.queued_in(db, studio_id)
     if not first or first[0].id is None:
         raise DomainError("queue.empty", "the queue is empty")
@@ -258,7 +258,7 @@ def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str,
 
 
 def _host_action(hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: object) -> dict[str, Any]:
-    with hub.ctx.transaction() as (db, _):
+    with hub.ctx.read() as db:
         q = db.get(questions.Question, qid)
         if q is None or q.studio_id != studio_id:
             raise DomainError("question.unknown", f"there is no question {qid} in this studio's queue")

@@ -61,7 +61,7 @@ class Hub:
     async def event_id(self) -> int:
         if self._event_id is None:
             def find() -> int | None:
-                with self.ctx.transaction() as (db, _):
+                with self.ctx.read() as db:
                     ev = questions.event_by_slug(db, self.settings.event)
                     return ev.id if ev else None
 

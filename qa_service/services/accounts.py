@@ -29,7 +29,7 @@ def add_user(ctx: Context, username: str, password: str, role: str) -> User:
 def authenticate(ctx: Context, username: object, password: object) -> User | None:
     if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1000:
         return None
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         user = db.exec(select(User).where(User.username == username)).first()
     if user is None or user.disabled or not verify_password(user.password_hash, password):
         return None
@@ -39,6 +39,6 @@ def authenticate(ctx: Context, username: object, password: object) -> User | Non
 def get_user(ctx: Context, user_id: object) -> User | None:
     if not isinstance(user_id, int):
         return None
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         user = db.get(User, user_id)
     return None if user is None or user.disabled else user

@@ -33,6 +33,14 @@ class Context:
     publisher: SyncPublisher
     # Called after a question was committed (the translation enqueuer plugs in here).
     on_question_created: list[Callable[[int], None]] = field(default_factory=list)
+    read_engine: Engine | None = None  # for read(); default: the engine
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work (snapshots, look-ups): publishes nothing and,
+        on SQLite, never waits for the write lock."""
+        with new_session(self.read_engine or self.engine) as db:
+            yield db  # closing the session ends (rolls back) its transaction
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Session, Outbox]]:

@@ -31,7 +31,7 @@ class AskResult:
 
 def find_existing(ctx: Context, viewer_id: str, client_id: object) -> dict[str, Any] | None:
     cid = clean_client_id(client_id)
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         q = db.exec(select(Question).where(Question.viewer_id == viewer_id, Question.client_id == cid)).first()
         return viewer_question(q) if q else None
 

@@ -33,12 +33,12 @@ def _event(db: Any, event_id: int) -> Event:
 
 
 def schedule(ctx: Context, event_id: int) -> dict[str, Any]:
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         return schedule_view(db, _event(db, event_id))
 
 
 def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         event = _event(db, event_id)
         qs = list(
             db.exec(
@@ -57,7 +57,7 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
 
 
 def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         event = _event(db, event_id)
         studio = db.get(Studio, studio_id)
         if studio is None or studio.event_id != event_id:
@@ -89,7 +89,7 @@ def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
 
 
 def viewer(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
-    with ctx.transaction() as (db, _):
+    with ctx.read() as db:
         event = _event(db, event_id)
         qs = db.exec(
             select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
