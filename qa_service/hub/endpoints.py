@@ -78,6 +78,9 @@ async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handle
             conn.send(protocol.error(exc.request_id or request_id, exc.code, exc.message, exc.details))
         except DomainError as exc:
             conn.send(protocol.error(request_id, exc.code, exc.message, exc.details))
+        except Exception:  # a bug or an outage must not kill the socket; it is logged in full
+            log.exception("request %s failed", request_id)
+            conn.send(protocol.error(request_id, "server.error", "the server could not do that now; try again"))
 
 
 async def _run(ws: WebSocket, make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]]) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ..bus.redis_bus import SyncPublisher
 from ..db.engine import session as new_session
 from ..settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,7 +53,12 @@ class Context:
         with new_session(self.engine) as db:
             yield db, outbox
             db.commit()
-        for event_id, channel, type_, payload in outbox.items:
-            self.publisher.publish(event_id, channel, type_, payload)
-        for hook in outbox.after_commit:
-            hook()
+        try:
+            for event_id, channel, type_, payload in outbox.items:
+                self.publisher.publish(event_id, channel, type_, payload)
+            for hook in outbox.after_commit:
+                hook()
+        except (redis.RedisError, OSError) as exc:
+            # Committed is committed: the change stands. Live clients catch up on
+            # their next snapshot; workers sweep up untranslated questions at start.
+            log.warning("change committed but not announced (%s)", exc)

@@ -161,3 +161,23 @@ def test_banned_viewers_questions_are_hidden(moderator, ctx, event_id, sample) -
 
 def login_as(client: httpx.Client, username: str) -> httpx.Client:
     return login(str(client.base_url).rstrip("/"), username, MOD_PASSWORD)
+
+
+def test_a_committed_question_stands_when_redis_is_gone(settings, ctx, event_id, sample) -> None:
+    """The ack follows the commit; if announcing fails afterwards, nothing is undone."""
+    import redis as redis_lib
+
+    from qa_service.bus.redis_bus import SyncPublisher
+    from qa_service.db.models import Question
+    from qa_service.services.context import Context
+
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    offline = Context(settings, ctx.engine, SyncPublisher(dead, settings.redis_prefix, settings.history_size))
+    result = questions.ask(
+        offline, event_id, "viewer-0009",
+        {"client_id": uuid.uuid4().hex, "speaker_id": sample["speakers"]["moscow"][0].id, "text": "Still here?", "language": "en"},
+    )
+    assert result.created
+    with ctx.transaction() as (db, _):
+        assert db.get(Question, result.question["id"]).text == "Still here?"
+    dead.close()
