@@ -203,3 +203,16 @@ def test_health_reports_a_running_worker(worker_settings, start_worker) -> None:
     worker = start_worker()
     wait_until(lambda: health() == 0, 60 * SECOND, "the worker to register")
     worker.stop()
+
+
+def test_two_workers_share_the_queue_and_translate_each_question_once(wctx, event_id, sample, start_worker) -> None:
+    rows = phrases()
+    workers = [start_worker(), start_worker()]
+    ids = [ask(wctx, event_id, sample["speakers"]["moscow"][1].id, r["en"], "en") for r in rows]
+    wait_until(lambda: all(question(wctx, i).translation_state == "done" for i in ids), 60 * SECOND, "all translated")
+    with wctx.transaction() as (db, _):
+        all_rows = db.exec(select(Translation)).all()
+    assert sorted(t.question_id for t in all_rows) == sorted(ids)  # one row each, no duplicates
+    assert {t.question_id: t.text for t in all_rows} == {i: r["ru"] for i, r in zip(ids, rows, strict=True)}
+    for w in workers:
+        w.stop()
