@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from . import runtime
@@ -40,7 +41,7 @@ def claim_waiting(queue: Queue, limit: int, exclude: int) -> list[int]:
             break
         try:
             job = Job.fetch(job_id, connection=queue.connection)
-        except Exception:  # noqa: BLE001 - a job deleted meanwhile is simply not ours
+        except NoSuchJobError:  # taken and finished by another worker meanwhile
             continue
         if job.func_name != JOB or not job.args:
             continue

@@ -216,3 +216,15 @@ def test_two_workers_share_the_queue_and_translate_each_question_once(wctx, even
     assert {t.question_id: t.text for t in all_rows} == {i: r["ru"] for i, r in zip(ids, rows, strict=True)}
     for w in workers:
         w.stop()
+
+
+def test_a_job_that_keeps_timing_out_ends_untranslated(ctx, worker_settings, event_id, sample, start_worker) -> None:
+    ctx.settings = worker_settings
+    queue = _queue(worker_settings)
+    ctx.on_question_created.append(lambda qid: enqueue(queue, qid, timeout=1))
+    qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, phrases()[2]["en"], "en")
+    worker = start_worker(QA_WORKER_JOB_DELAY="3")  # every attempt outlives its 1 s timeout
+    wait_until(lambda: question(ctx, qid).translation_state == "untranslated", 90 * SECOND, "untranslated")
+    assert question(ctx, qid).translation_error == "translation timed out"
+    assert translations(ctx, qid) == {}
+    worker.stop()
