@@ -47,10 +47,10 @@ def new_page(browser: Any) -> Iterator[Any]:
         ctx.close()
 
 
-def shot(page: Any, name: str) -> Path:
+def shot(page: Any, name: str, *, transparent: bool = False) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=False, omit_background=transparent)
     return path
 
 

@@ -66,7 +66,7 @@ def test_arabic_viewer_journey_to_the_host_display_and_back(server, settings, ct
     expect(overlay.locator("#lt-text")).to_have_text(text)
     assert overlay.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
     assert overlay.locator(".keys").is_hidden()
-    shot(overlay, "host-overlay")
+    shot(overlay, "host-overlay", transparent=True)  # a PNG with alpha, as OBS composites it
     host.keyboard.press("a")  # answered
     expect(viewer.locator("#mine li").first).to_have_attribute("data-status", "answered")
     expect(viewer.locator("#mine li .badge").first).to_have_text("تمت الإجابة")
