@@ -157,9 +157,14 @@ class Connection:
                     break
                 self.last[ch] = after
                 replayed.extend(r.events)
+        reason = "history_unavailable"
+        if mode == "replayed" and len(replayed) > self._queue.maxsize // 2:
+            # Replaying that much would overflow this socket's queue, cut it as a slow
+            # consumer, and the client would come back to the same: a snapshot is smaller.
+            mode, reason = "snapshot", "too_far_behind"
         self.send(reply(mode))
         if isinstance(resume, dict) and resume and mode == "snapshot":
-            self.send({"type": "resync", "payload": {"reason": "history_unavailable"}})
+            self.send({"type": "resync", "payload": {"reason": reason}})
         if mode == "snapshot":
             await self._send_snapshot()
         else:

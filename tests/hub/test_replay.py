@@ -99,3 +99,27 @@ def test_viewer_resumes_its_own_channel(server, ctx, event_id, sample) -> None:
         assert again["start"] == "replayed" and again["viewer_id"] == hello["viewer_id"]
         got = v.wait_event(lambda e: e["type"] == "question.updated")
         assert got["payload"]["status"] == "not_selected" and got["payload"]["reason"] == "already answered"
+
+
+def test_a_client_too_far_behind_for_its_queue_gets_a_snapshot(settings_factory, ctx, event_id, sample, moderator_factory) -> None:
+    """Replaying more than half a socket's queue would cut it as a slow consumer, again and
+    again on every reconnect: it gets a snapshot instead."""
+    settings = settings_factory(socket_queue_size=8)
+    srv = ThreadServer(create_app(settings), free_port()).start()
+    client = moderator_factory(srv)
+    try:
+        with moderator_ws(srv, client) as mod:
+            mod.request("hello")
+            mod.drain(0.3 * SECOND)
+            resume = dict(mod.last_seq)
+        for _ in range(6):
+            _ask(ctx, event_id, sample["speakers"]["moscow"][0].id)
+        with moderator_ws(srv, client) as mod:
+            hello = mod.request("hello", {"resume": resume})
+            assert hello["payload"]["start"] == "snapshot"
+            mod.drain(0.5 * SECOND)
+            assert [m["payload"]["reason"] for m in mod.other] == ["too_far_behind"]
+            assert len(mod.snapshots[0]["payload"]["questions"]) == 6
+    finally:
+        client.close()
+        srv.stop()
