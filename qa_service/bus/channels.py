@@ -14,14 +14,8 @@ A pending question is published to ``moderation`` and to its asker's own
 
 from __future__ import annotations
 
-import re
-
 MODERATION = "moderation"
 SCHEDULE = "schedule"
-PUBLIC_CHANNELS = frozenset({SCHEDULE})
-STAFF_CHANNELS = frozenset({MODERATION})
-
-_VALID = re.compile(r"^(moderation|schedule|studio:\d+|viewer:[A-Za-z0-9_-]{8,64})$")
 
 
 def studio(studio_id: int) -> str:
@@ -32,16 +26,13 @@ def viewer(viewer_id: str) -> str:
     return f"viewer:{viewer_id}"
 
 
-def is_valid(name: str) -> bool:
-    return bool(_VALID.match(name))
+def for_moderator() -> list[str]:
+    return [MODERATION, SCHEDULE]
 
 
-def allowed_for(role: str, *, studio_id: int | None = None, viewer_id: str | None = None) -> frozenset[str]:
-    """The channels a socket of ``role`` may subscribe to."""
-    if role == "moderator":
-        return frozenset({MODERATION, SCHEDULE})
-    if role == "host" and studio_id is not None:
-        return frozenset({studio(studio_id), SCHEDULE})
-    if role == "viewer" and viewer_id is not None:
-        return frozenset({viewer(viewer_id), SCHEDULE})
-    return frozenset()
+def for_host(studio_id: int) -> list[str]:
+    return [studio(studio_id), SCHEDULE]
+
+
+def for_viewer(viewer_id: str) -> list[str]:
+    return [viewer(viewer_id), SCHEDULE]

@@ -126,7 +126,7 @@ async def viewer_socket(ws: WebSocket) -> None:
                 viewer_id, token = hub.signer.new_viewer()
             state["viewer_id"] = viewer_id
             await conn.attach(
-                [channels.viewer(viewer_id), channels.SCHEDULE],
+                channels.for_viewer(viewer_id),
                 lambda: hub.run(snapshots.viewer, hub.ctx, conn.event_id, viewer_id),
                 _resume(payload),
                 lambda mode: protocol.ok(
@@ -173,7 +173,7 @@ async def moderator_socket(ws: WebSocket) -> None:
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             await conn.attach(
-                [channels.MODERATION, channels.SCHEDULE],
+                channels.for_moderator(),
                 lambda: hub.run(snapshots.moderator, hub.ctx, conn.event_id),
                 _resume(payload),
                 lambda mode: protocol.ok(
@@ -216,7 +216,7 @@ async def host_socket(ws: WebSocket) -> None:
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             await conn.attach(
-                [channels.studio(studio_id), channels.SCHEDULE],
+                channels.for_host(studio_id),
                 lambda: hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id),
                 _resume(payload),
                 lambda mode: protocol.ok(rid, {"protocol": protocol.PROTOCOL_VERSION, "studio_id": studio_id, "start": mode}),
