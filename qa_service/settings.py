@@ -75,9 +75,6 @@ class Settings(BaseSettings):
         """The RQ queue, namespaced by the Redis prefix (two deployments may share a Redis)."""
         return f"{self.redis_prefix}.{self.translation_queue}"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
 
 
 def load_settings(**overrides: object) -> Settings:
