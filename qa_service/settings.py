@@ -76,7 +76,6 @@ class Settings(BaseSettings):
         return f"{self.redis_prefix}.{self.translation_queue}"
 
 
-
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment; keyword overrides win."""
     return Settings(**overrides)  # type: ignore[arg-type]
