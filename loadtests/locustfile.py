@@ -58,8 +58,12 @@ class Viewer(User):
 
     def _fire(self, name: str, t0: float, error: str | None) -> None:
         events.request.fire(
-            request_type="WS", name=name, response_time=(time.perf_counter() - t0) * 1000,
-            response_length=0, exception=Exception(error) if error else None, context={},
+            request_type="WS",
+            name=name,
+            response_time=(time.perf_counter() - t0) * 1000,
+            response_length=0,
+            exception=Exception(error) if error else None,
+            context={},
         )
 
     @task
@@ -69,8 +73,12 @@ class Viewer(User):
         t0 = time.perf_counter()
         reply = self.request(
             "question.ask",
-            {"client_id": uuid.uuid4().hex, "speaker_id": random.choice(self.speakers),
-             "text": random.choice(QUESTIONS), "language": "en"},
+            {
+                "client_id": uuid.uuid4().hex,
+                "speaker_id": random.choice(self.speakers),
+                "text": random.choice(QUESTIONS),
+                "language": "en",
+            },
         )
         error = None if reply["ok"] else reply["error"]["code"]
         self._fire("ask", t0, None if error == "rate.limited" else error)

@@ -31,9 +31,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-schemas = SchemaGenerator(
-    {"openapi": "3.0.0", "info": {"title": "Live Q&A service", "version": __version__}}
-)
+schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Live Q&A service", "version": __version__}})
 
 
 async def openapi(request: Request) -> Response:
@@ -85,7 +83,10 @@ def create_app(settings: Settings) -> Starlette:
         read_engine = make_read_engine(db_url, engine)
         sync_redis = redis.Redis.from_url(redis_url)
         ctx = Context(
-            settings, engine, SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size), read_engine=read_engine
+            settings,
+            engine,
+            SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size),
+            read_engine=read_engine,
         )
         ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis))
         aredis = aioredis.Redis.from_url(redis_url)
@@ -136,7 +137,7 @@ def create_app(settings: Settings) -> Starlette:
             max_age=settings.session_max_age,
             same_site="lax",
             https_only=settings.cookie_secure,
-        )
+        ),
     ]
     app = Starlette(
         routes=routes,

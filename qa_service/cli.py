@@ -265,8 +265,11 @@ def _ensure_demo_models(settings: Settings) -> bool:
     if not (packages.is_dir() and any(packages.iterdir())):
         from workers.models import TEST_MODELS
 
-        subprocess.run([sys.executable, "-m", "qa_service.cli", "models", "import", str(TEST_MODELS)], check=True,
-                       env=dict(os.environ, QA_DATA_DIR=str(settings.data_dir)))
+        subprocess.run(
+            [sys.executable, "-m", "qa_service.cli", "models", "import", str(TEST_MODELS)],
+            check=True,
+            env=dict(os.environ, QA_DATA_DIR=str(settings.data_dir)),
+        )
     return True
 
 

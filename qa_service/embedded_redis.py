@@ -56,21 +56,32 @@ class EmbeddedRedis:
                 self.socket_path.unlink()
         args = [
             server_binary(),
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-            "--logfile", str(self.directory / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.directory / "redis.log"),
         ]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"embedded redis-server exited ({self.proc.returncode}); see {self.directory}/redis.log")
+                raise RuntimeError(
+                    f"embedded redis-server exited ({self.proc.returncode}); see {self.directory}/redis.log"
+                )
             try:
                 redis.Redis(unix_socket_path=str(self.socket_path)).ping()
                 return self.url

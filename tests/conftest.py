@@ -45,7 +45,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # ── SQL ────────────────────────────────────────────────────────────────────
 def _postgres_admin() -> sa.engine.Engine | None:
-    engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     try:
         with engine.connect() as c:
             c.execute(sa.text("select 1"))

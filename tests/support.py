@@ -139,7 +139,9 @@ class WsClient:
 
 @contextmanager
 def ws_client(url: str, **kwargs: Any) -> Iterator[WsClient]:
-    with connect(url, open_timeout=10 * SECOND, close_timeout=2 * SECOND, max_size=2**22, compression=None, **kwargs) as ws:
+    with connect(
+        url, open_timeout=10 * SECOND, close_timeout=2 * SECOND, max_size=2**22, compression=None, **kwargs
+    ) as ws:
         yield WsClient(ws)
 
 

@@ -20,12 +20,18 @@ pytestmark = pytest.mark.integration
 
 def run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "QA_REDIS_URL"}
-    full_env = base | {
-        "QA_DATABASE_URL": settings.effective_database_url,
-        "QA_DATA_DIR": str(settings.data_dir),
-        "QA_SECRET_KEY": settings.secret_key,
-    } | env
-    return subprocess.run([sys.executable, "-m", "qa_service.cli", *args], env=full_env, capture_output=True, text=True, timeout=120)
+    full_env = (
+        base
+        | {
+            "QA_DATABASE_URL": settings.effective_database_url,
+            "QA_DATA_DIR": str(settings.data_dir),
+            "QA_SECRET_KEY": settings.secret_key,
+        }
+        | env
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "qa_service.cli", *args], env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_db_upgrade_event_load_users_add_and_host_links(settings, ctx) -> None:

@@ -23,9 +23,13 @@ def test_demo_starts_everything_prints_urls_and_stops_cleanly(tmp_path: Path) ->
     env |= {"QA_DATA_DIR": str(tmp_path / "data"), "QA_PORT": str(port)}
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "demo"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa_service.cli", "demo"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
-        wait_until(lambda: "API schema" in log.read_text(errors="replace") or proc.poll() is not None, 120 * SECOND, "the URLs")
+        wait_until(
+            lambda: "API schema" in log.read_text(errors="replace") or proc.poll() is not None, 120 * SECOND, "the URLs"
+        )
         text = log.read_text()
         assert proc.poll() is None, text
         assert f"viewer page     http://127.0.0.1:{port}/" in text

@@ -33,7 +33,9 @@ def _spawn(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         QA_PORT=str(port),
         QA_AUTO_MIGRATE="false",
     )
-    return subprocess.Popen([sys.executable, "-m", "qa_service.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "qa_service.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def _ready(port: int) -> bool:
@@ -70,7 +72,9 @@ def test_viewer_on_one_hub_moderator_on_another_host_back_on_the_first(two_hubs,
     try:
         with (
             ws_client(f"ws://127.0.0.1:{a}/ws/viewer") as viewer,
-            ws_client(f"ws://127.0.0.1:{b}/ws/moderator", additional_headers={"Cookie": cookie_header(mod_http)}) as mod,
+            ws_client(
+                f"ws://127.0.0.1:{b}/ws/moderator", additional_headers={"Cookie": cookie_header(mod_http)}
+            ) as mod,
             ws_client(f"ws://127.0.0.1:{a}/ws/host?token={token}") as host,
         ):
             for c in (viewer, mod, host):
@@ -114,11 +118,20 @@ def test_both_hubs_number_events_the_same(two_hubs, settings, sample) -> None:
                 c.request("hello")
             for i in range(5):
                 for v in (v1, v2):
-                    payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker.id, "text": f"Q{i}", "language": "en"}
+                    payload = {
+                        "client_id": uuid.uuid4().hex,
+                        "speaker_id": speaker.id,
+                        "text": f"Q{i}",
+                        "language": "en",
+                    }
                     assert v.request("question.ask", payload)["ok"]
             for m in (m1, m2):
-                wait_until(lambda m=m: (m.pump(0.1), len([e for e in m.events if e["type"] == "question.created"]) == 10)[1])
-            seqs = [[(e["seq"], e["payload"]["id"]) for e in m.events if e["channel"] == "moderation"] for m in (m1, m2)]
+                wait_until(
+                    lambda m=m: (m.pump(0.1), len([e for e in m.events if e["type"] == "question.created"]) == 10)[1]
+                )
+            seqs = [
+                [(e["seq"], e["payload"]["id"]) for e in m.events if e["channel"] == "moderation"] for m in (m1, m2)
+            ]
             assert seqs[0] == seqs[1]
     finally:
         for c in clients:

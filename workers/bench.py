@@ -96,7 +96,10 @@ def main(settings: Settings, *, out: Path, questions: int) -> int:
             print(key, results["runs"][key], flush=True)
     one = results["runs"]["threads=1,batch=1"]["questions_per_second"]
     best = max(results["runs"].items(), key=lambda kv: kv[1]["questions_per_second"])
-    results["best"] = {"run": best[0], "speedup_vs_one_by_one_1_thread": round(best[1]["questions_per_second"] / one, 2)}
+    results["best"] = {
+        "run": best[0],
+        "speedup_vs_one_by_one_1_thread": round(best[1]["questions_per_second"] / one, 2),
+    }
     results["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

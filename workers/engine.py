@@ -32,7 +32,9 @@ class PairModel:
 
 
 class ArgosEngine:
-    def __init__(self, *, intra_threads: int = 1, inter_threads: int = 1, beam_size: int = 4, max_batch_size: int = 64) -> None:
+    def __init__(
+        self, *, intra_threads: int = 1, inter_threads: int = 1, beam_size: int = 4, max_batch_size: int = 64
+    ) -> None:
         self.intra_threads = intra_threads
         self.inter_threads = inter_threads
         self.beam_size = beam_size

@@ -36,7 +36,9 @@ def installed(settings: Settings) -> list[dict[str, str]]:
         if getattr(pkg, "type", "translate") != "translate":
             continue
         version = str(getattr(pkg, "package_version", "?"))
-        out.append({"from": pkg.from_code, "to": pkg.to_code, "version": version, "test": str(version.endswith("-test"))})
+        out.append(
+            {"from": pkg.from_code, "to": pkg.to_code, "version": version, "test": str(version.endswith("-test"))}
+        )
     return sorted(out, key=lambda p: (p["from"], p["to"]))
 
 

@@ -52,7 +52,11 @@ def init(settings: Settings, redis_url: str) -> Runtime:
     from .engine import ArgosEngine
 
     client = redis.Redis.from_url(redis_url)
-    ctx = Context(settings, make_engine(settings.effective_database_url), SyncPublisher(client, settings.redis_prefix, settings.history_size))
+    ctx = Context(
+        settings,
+        make_engine(settings.effective_database_url),
+        SyncPublisher(client, settings.redis_prefix, settings.history_size),
+    )
     engine = ArgosEngine(intra_threads=settings.translate_threads, max_batch_size=settings.translate_batch_size)
     loaded = engine.preload(settings.preload_pairs)
     log.info("translation models installed: %s; preloaded: %s", sorted(engine.pairs), loaded)

@@ -90,9 +90,7 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
             if row_q is None:
                 continue
             q = row_q
-            existing = {
-                t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))
-            }
+            existing = {t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))}
             for lang, (value, version) in results.get(qid, {}).items():
                 row = existing.get(lang)
                 if row is not None and row.engine == "human":

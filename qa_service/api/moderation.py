@@ -86,8 +86,13 @@ async def retranslate(request: Request) -> JSONResponse:
     """
     hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
-        questions.retranslate, hub.ctx, event_id, qid, actor,
-        expected_version=int_field(data, "version"), language=data.get("language"),
+        questions.retranslate,
+        hub.ctx,
+        event_id,
+        qid,
+        actor,
+        expected_version=int_field(data, "version"),
+        language=data.get("language"),
     )
     return JSONResponse(result)
 
@@ -112,7 +117,13 @@ async def edit_translation(request: Request) -> JSONResponse:
     """
     hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
-        questions.edit_translation, hub.ctx, event_id, qid, request.path_params["language"], data.get("text"), actor,
+        questions.edit_translation,
+        hub.ctx,
+        event_id,
+        qid,
+        request.path_params["language"],
+        data.get("text"),
+        actor,
         expected_version=int_field(data, "version"),
     )
     return JSONResponse(result)
@@ -127,7 +138,12 @@ async def star(request: Request) -> JSONResponse:
     """
     hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
-        questions.set_starred, hub.ctx, event_id, qid, data.get("starred") is True, actor,
+        questions.set_starred,
+        hub.ctx,
+        event_id,
+        qid,
+        data.get("starred") is True,
+        actor,
         expected_version=int_field(data, "version"),
     )
     return JSONResponse(result)

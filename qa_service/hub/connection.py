@@ -21,7 +21,9 @@ _CLOSE = object()
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, bus: AsyncBus, event_id: int, *, queue_size: int, messages_per_second: int) -> None:
+    def __init__(
+        self, ws: WebSocket, bus: AsyncBus, event_id: int, *, queue_size: int, messages_per_second: int
+    ) -> None:
         self.ws = ws
         self.bus = bus
         self.event_id = event_id

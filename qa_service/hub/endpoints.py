@@ -92,7 +92,11 @@ async def _run(ws: WebSocket, make: Callable[[Connection], tuple[HelloHandler, d
         await ws.close(1011)
         return
     conn = Connection(
-        ws, hub.bus, event_id, queue_size=hub.settings.socket_queue_size, messages_per_second=hub.settings.messages_per_second
+        ws,
+        hub.bus,
+        event_id,
+        queue_size=hub.settings.socket_queue_size,
+        messages_per_second=hub.settings.messages_per_second,
     )
     hub.connections.add(conn)
     conn.start()
@@ -131,7 +135,12 @@ async def viewer_socket(ws: WebSocket) -> None:
                 _resume(payload),
                 lambda mode: protocol.ok(
                     rid,
-                    {"protocol": protocol.PROTOCOL_VERSION, "viewer_id": viewer_id, "viewer_token": token, "start": mode},
+                    {
+                        "protocol": protocol.PROTOCOL_VERSION,
+                        "viewer_id": viewer_id,
+                        "viewer_token": token,
+                        "start": mode,
+                    },
                 ),
             )
 
@@ -177,7 +186,8 @@ async def moderator_socket(ws: WebSocket) -> None:
                 lambda: hub.run(snapshots.moderator, hub.ctx, conn.event_id),
                 _resume(payload),
                 lambda mode: protocol.ok(
-                    rid, {"protocol": protocol.PROTOCOL_VERSION, "user": user.username, "role": user.role, "start": mode}
+                    rid,
+                    {"protocol": protocol.PROTOCOL_VERSION, "user": user.username, "role": user.role, "start": mode},
                 ),
             )
 
@@ -219,7 +229,9 @@ async def host_socket(ws: WebSocket) -> None:
                 channels.for_host(studio_id),
                 lambda: hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id),
                 _resume(payload),
-                lambda mode: protocol.ok(rid, {"protocol": protocol.PROTOCOL_VERSION, "studio_id": studio_id, "start": mode}),
+                lambda mode: protocol.ok(
+                    rid, {"protocol": protocol.PROTOCOL_VERSION, "studio_id": studio_id, "start": mode}
+                ),
             )
 
         async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +272,9 @@ def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str,
     return questions.moderate(hub.ctx, event_id, first[0].id, "on_air", actor, expected_version=first[0].version)
 
 
-def _host_action(hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: object) -> dict[str, Any]:
+def _host_action(
+    hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: object
+) -> dict[str, Any]:
     with hub.ctx.read() as db:
         q = db.get(questions.Question, qid)
         if q is None or q.studio_id != studio_id:

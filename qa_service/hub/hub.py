@@ -60,6 +60,7 @@ class Hub:
 
     async def event_id(self) -> int:
         if self._event_id is None:
+
             def find() -> int | None:
                 with self.ctx.read() as db:
                     ev = questions.event_by_slug(db, self.settings.event)

@@ -29,7 +29,11 @@ def _req(d: dict[str, Any], key: str, where: str) -> Any:
 
 
 def _langs(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and LANGUAGE_CODE.match(v) for v in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and LANGUAGE_CODE.match(v) for v in value)
+    ):
         raise ScheduleError(f"{where}: languages must be a non-empty list of codes such as [ar, en]")
     return [v.lower() for v in value]
 
@@ -98,7 +102,15 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
                     "languages": _langs(_req(sp, "languages", w), w),
                 }
             )
-        segments.append({"studio": sg["studio"], "title": str(_req(sg, "title", where)), "start": start, "end": end, "speakers": speakers})
+        segments.append(
+            {
+                "studio": sg["studio"],
+                "title": str(_req(sg, "title", where)),
+                "start": start,
+                "end": end,
+                "speakers": speakers,
+            }
+        )
     if shift_to is not None and segments:
         delta = shift_to - min(s["start"] for s in segments)
         for s in segments:
@@ -137,8 +149,12 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
             studio = by_slug[sg["studio"]]
             assert studio.id is not None
             seg = db.exec(
-                select(Segment).where(Segment.event_id == ev.id, Segment.studio_id == studio.id, Segment.title == sg["title"])
-            ).first() or Segment(event_id=ev.id, studio_id=studio.id, title=sg["title"], starts_at=sg["start"], ends_at=sg["end"])
+                select(Segment).where(
+                    Segment.event_id == ev.id, Segment.studio_id == studio.id, Segment.title == sg["title"]
+                )
+            ).first() or Segment(
+                event_id=ev.id, studio_id=studio.id, title=sg["title"], starts_at=sg["start"], ends_at=sg["end"]
+            )
             seg.starts_at, seg.ends_at = sg["start"], sg["end"]
             if not seg.status_manual:
                 seg.status = clock_status(seg, now)
@@ -146,7 +162,9 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
             db.flush()
             assert seg.id is not None
             for sp in sg["speakers"]:
-                speaker = db.exec(select(Speaker).where(Speaker.segment_id == seg.id, Speaker.name == sp["name"])).first()
+                speaker = db.exec(
+                    select(Speaker).where(Speaker.segment_id == seg.id, Speaker.name == sp["name"])
+                ).first()
                 speaker = speaker or Speaker(segment_id=seg.id, **sp)
                 for k, v in sp.items():
                     setattr(speaker, k, v)

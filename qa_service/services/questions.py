@@ -130,7 +130,9 @@ def _snapshot(q: Question) -> dict[str, object]:
 def _audit(db: Session, q: Question, actor: str, action: str, before: dict[str, object], **extra: object) -> None:
     """Record who did what; ``batch`` ties together the steps of one request (for undo)."""
     after = _snapshot(q) | extra
-    db.add(ModerationAction(event_id=q.event_id, question_id=q.id, actor=actor, action=action, before=before, after=after))
+    db.add(
+        ModerationAction(event_id=q.event_id, question_id=q.id, actor=actor, action=action, before=before, after=after)
+    )
 
 
 def queued_in(db: Session, studio_id: int) -> list[Question]:
@@ -209,13 +211,19 @@ def moderate(
             for other in current:
                 _apply(db, outbox, other, Action.answer, actor, expected_version=None)
         _apply(
-            db, outbox, q, act, actor, expected_version=expected_version, reason=reason, merged_into=merged_into, batch=batch
+            db,
+            outbox,
+            q,
+            act,
+            actor,
+            expected_version=expected_version,
+            reason=reason,
+            merged_into=merged_into,
+            batch=batch,
         )
         if act is Action.approve and enqueue:
             _apply(db, outbox, q, Action.enqueue, actor, expected_version=None, batch=batch)
-        if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (
-            act is Action.approve and enqueue
-        ):
+        if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (act is Action.approve and enqueue):
             fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in queued_in(db, q.studio_id) if x.id])
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
@@ -233,7 +241,14 @@ def _check_merge_target(db: Session, event_id: int, q: Question, target_id: int 
 
 
 def edit_translation(
-    ctx: Context, event_id: int, question_id: int, language: str, text: object, actor: str, *, expected_version: int | None
+    ctx: Context,
+    event_id: int,
+    question_id: int,
+    language: str,
+    text: object,
+    actor: str,
+    *,
+    expected_version: int | None,
 ) -> dict[str, Any]:
     """A moderator's fix of a translation. Later machine results never overwrite it."""
     lang = clean_language(language)
@@ -251,7 +266,9 @@ def edit_translation(
         q.version, q.updated_at = new.version, utcnow()
         db.add(q)
         db.flush()
-        _audit(db, q, actor, "edit_translation", before | {"language": lang, "text": old_text}, language=lang, text=fixed)
+        _audit(
+            db, q, actor, "edit_translation", before | {"language": lang, "text": old_text}, language=lang, text=fixed
+        )
         fanout.question_changed(db, outbox, q, old_status=q.status)
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
@@ -314,7 +331,10 @@ def _write_order(
         db.add(by_id[qid])
     db.add(
         ModerationAction(
-            event_id=event_id, actor=actor, action="reorder", before={"studio_id": studio_id, "order": before},
+            event_id=event_id,
+            actor=actor,
+            action="reorder",
+            before={"studio_id": studio_id, "order": before},
             after={"studio_id": studio_id, "order": order},
         )
     )
@@ -347,7 +367,9 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         last = actions[0]
         assert last.after is not None
         if last.after.get("version") != q.version:
-            raise Conflict("undo.stale", "the question changed since that action; undo it by hand", current_version=q.version)
+            raise Conflict(
+                "undo.stale", "the question changed since that action; undo it by hand", current_version=q.version
+            )
         batch = last.after.get("batch")
         group = [a for a in actions if batch and a.after and a.after.get("batch") == batch] or [last]
         target = group[-1].before or {}
@@ -381,8 +403,16 @@ def ban_asker(ctx: Context, event_id: int, question_id: int, actor: str) -> dict
         q = _load(db, event_id, question_id, lock=False)
         if db.exec(select(Ban).where(Ban.event_id == event_id, Ban.viewer_id == q.viewer_id)).first() is None:
             db.add(Ban(event_id=event_id, viewer_id=q.viewer_id, actor=actor))
-            db.add(ModerationAction(event_id=event_id, question_id=q.id, actor=actor, action="ban", before=None,
-                                    after={"viewer": q.viewer_id[:8]}))
+            db.add(
+                ModerationAction(
+                    event_id=event_id,
+                    question_id=q.id,
+                    actor=actor,
+                    action="ban",
+                    before=None,
+                    after={"viewer": q.viewer_id[:8]},
+                )
+            )
         return {"banned": q.viewer_id[:8]}
 
 

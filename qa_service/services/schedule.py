@@ -36,7 +36,8 @@ def tick(ctx: Context, event_id: int, now: datetime) -> list[int]:
     changed: list[int] = []
     with ctx.transaction() as (db, outbox):
         segments = db.exec(
-            select(Segment).where(Segment.event_id == event_id, Segment.status_manual == False)  # noqa: E712
+            select(Segment)
+            .where(Segment.event_id == event_id, Segment.status_manual == False)  # noqa: E712
             .with_for_update()
         ).all()
         for seg in segments:
@@ -58,7 +59,9 @@ def set_status(
     if status not in SEGMENT_STATUSES and status != "auto":
         raise DomainError("segment.status_invalid", f"status must be one of {SEGMENT_STATUSES} or 'auto'")
     with ctx.transaction() as (db, outbox):
-        seg = db.exec(select(Segment).where(Segment.id == segment_id, Segment.event_id == event_id).with_for_update()).first()
+        seg = db.exec(
+            select(Segment).where(Segment.id == segment_id, Segment.event_id == event_id).with_for_update()
+        ).first()
         if seg is None:
             raise NotFound("segment.unknown", f"there is no segment {segment_id}")
         before = segment_view(seg)
@@ -69,7 +72,11 @@ def set_status(
         db.add(seg)
         db.add(
             ModerationAction(
-                event_id=event_id, segment_id=seg.id, actor=actor, action=f"segment.{status}", before=before,
+                event_id=event_id,
+                segment_id=seg.id,
+                actor=actor,
+                action=f"segment.{status}",
+                before=before,
                 after=segment_view(seg),
             )
         )

@@ -43,7 +43,10 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
         qs = list(
             db.exec(
                 select(Question)
-                .where(Question.event_id == event_id, sa.or_(col(Question.reject_reason).is_(None), col(Question.reject_reason) != "hidden"))
+                .where(
+                    Question.event_id == event_id,
+                    sa.or_(col(Question.reject_reason).is_(None), col(Question.reject_reason) != "hidden"),
+                )
                 .order_by(Question.id.desc())  # type: ignore[union-attr]
                 .limit(MODERATOR_LIMIT)
             )

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.integration
 
 def _ask(ctx: Any, event_id: int, speaker_id: int, text: str = "A question?") -> int:
     result = questions.ask(
-        ctx, event_id, "viewer-0001", {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": "en"}
+        ctx,
+        event_id,
+        "viewer-0001",
+        {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": "en"},
     )
     return int(result.question["id"])
 
@@ -65,8 +68,12 @@ def test_full_life_cycle_with_versions_and_audit(moderator, ctx, event_id, sampl
     assert post(f"/api/questions/{qid}/dequeue", json={"version": 3}).json()["status"] == "approved"
     illegal = post(f"/api/questions/{qid}/answer", json={"version": 4})
     assert illegal.status_code == 409 and illegal.json()["error"]["code"] == "question.illegal_transition"
-    assert post(f"/api/questions/{qid}/reject", json={"version": 4}).json()["error"]["code"] == "question.reason_required"
-    assert post(f"/api/questions/{qid}/reject", json={"version": 4, "reason": "duplicate"}).json()["status"] == "rejected"
+    assert (
+        post(f"/api/questions/{qid}/reject", json={"version": 4}).json()["error"]["code"] == "question.reason_required"
+    )
+    assert (
+        post(f"/api/questions/{qid}/reject", json={"version": 4, "reason": "duplicate"}).json()["status"] == "rejected"
+    )
     assert post(f"/api/questions/{qid}/reopen", json={"version": 5}).json()["status"] == "pending"
     assert post(f"/api/questions/{qid}/fly", json={"version": 6}).json()["error"]["code"] == "action.unknown"
     assert post(f"/api/questions/{qid}/approve", json={"version": "6"}).status_code == 400
@@ -86,13 +93,20 @@ def test_translation_edit_merge_star_and_queue_order(moderator, ctx, event_id, s
     r = moderator.put(f"/api/questions/{ids[0]}/translations/ru", json={"version": 3, "text": "Вопрос 0"})
     assert r.status_code == 200
     assert r.json()["translations"]["ru"] == {
-        "language": "ru", "text": "Вопрос 0", "engine": "human", "model_version": "", "edited_by": "mod1",
+        "language": "ru",
+        "text": "Вопрос 0",
+        "engine": "human",
+        "model_version": "",
+        "edited_by": "mod1",
     }
     star = moderator.post(f"/api/questions/{ids[1]}/star", json={"version": 3, "starred": True})
     assert star.json()["starred"] is True
     merged = moderator.post(f"/api/questions/{ids[3]}/merge", json={"version": 1, "into": ids[0]})
     assert merged.json()["status"] == "merged" and merged.json()["merged_into"] == ids[0]
-    assert moderator.post(f"/api/questions/{ids[2]}/merge", json={"version": 3, "into": ids[2]}).json()["error"]["code"] == "question.merge_self"
+    assert (
+        moderator.post(f"/api/questions/{ids[2]}/merge", json={"version": 3, "into": ids[2]}).json()["error"]["code"]
+        == "question.merge_self"
+    )
 
     order = moderator.post(f"/api/studios/{studio_id}/queue", json={"question_id": ids[2], "index": 0})
     assert order.json()["order"] == [ids[2], ids[0], ids[1]]
@@ -135,7 +149,9 @@ def test_undo_reverts_the_last_request_whole(moderator, ctx, event_id, sample) -
     undone = moderator.post(f"/api/questions/{qid}/undo", json={"version": approved["version"]})
     assert undone.status_code == 200, undone.text
     assert undone.json()["status"] == "pending" and undone.json()["queue_position"] is None
-    rejected = moderator.post(f"/api/questions/{qid}/reject", json={"version": undone.json()["version"], "reason": "off_topic"}).json()
+    rejected = moderator.post(
+        f"/api/questions/{qid}/reject", json={"version": undone.json()["version"], "reason": "off_topic"}
+    ).json()
     back = moderator.post(f"/api/questions/{qid}/undo", json={"version": rejected["version"]}).json()
     assert back["status"] == "pending" and back["reject_reason"] is None
     # Someone else acted since: undo is refused with the fresh version.
@@ -150,12 +166,22 @@ def test_banned_viewers_questions_are_hidden(moderator, ctx, event_id, sample) -
     speaker = sample["speakers"]["moscow"][0].id
     first = _ask(ctx, event_id, speaker, "Spam one")
     assert moderator.post(f"/api/questions/{first}/ban").json()["banned"] == "viewer-0"
-    hidden = questions.ask(ctx, event_id, "viewer-0001", {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Spam two", "language": "en"})
+    hidden = questions.ask(
+        ctx,
+        event_id,
+        "viewer-0001",
+        {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Spam two", "language": "en"},
+    )
     assert hidden.question["status"] == "not_selected"
     snapshot = moderator.get("/api/moderation/snapshot").json()
     texts = [q["text"] for q in snapshot["questions"]]
     assert "Spam one" in texts and "Spam two" not in texts
-    other = questions.ask(ctx, event_id, "viewer-0002", {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Fine", "language": "en"})
+    other = questions.ask(
+        ctx,
+        event_id,
+        "viewer-0002",
+        {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Fine", "language": "en"},
+    )
     assert other.question["status"] == "received"
 
 
@@ -174,8 +200,15 @@ def test_a_committed_question_stands_when_redis_is_gone(settings, ctx, event_id,
     dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     offline = Context(settings, ctx.engine, SyncPublisher(dead, settings.redis_prefix, settings.history_size))
     result = questions.ask(
-        offline, event_id, "viewer-0009",
-        {"client_id": uuid.uuid4().hex, "speaker_id": sample["speakers"]["moscow"][0].id, "text": "Still here?", "language": "en"},
+        offline,
+        event_id,
+        "viewer-0009",
+        {
+            "client_id": uuid.uuid4().hex,
+            "speaker_id": sample["speakers"]["moscow"][0].id,
+            "text": "Still here?",
+            "language": "en",
+        },
     )
     assert result.created
     with ctx.transaction() as (db, _):

@@ -19,7 +19,6 @@ from .conftest import shot
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
-
 def open_console(new_page: Any, base: str, username: str = "mod1") -> Any:
     page = new_page()
     page.goto(base + "/moderate")
@@ -48,8 +47,15 @@ def test_login_live_question_approve_into_queue(server, ctx, sample, new_page) -
     speaker = sample["speakers"]["moscow"][1]
     with ws_client(f"{server.ws_base}/ws/viewer") as viewer:
         viewer.request("hello")
-        reply = viewer.request("question.ask", {"client_id": uuid.uuid4().hex, "speaker_id": speaker.id,
-                                                "text": "How many people work at the factory?", "language": "en"})
+        reply = viewer.request(
+            "question.ask",
+            {
+                "client_id": uuid.uuid4().hex,
+                "speaker_id": speaker.id,
+                "text": "How many people work at the factory?",
+                "language": "en",
+            },
+        )
         qid = reply["payload"]["question"]["id"]
     card = page.locator(f"#questions li[data-id='{qid}']")
     expect(card).to_contain_text("How many people work at the factory?")
@@ -100,7 +106,9 @@ def test_reorder_the_queue_by_keyboard(server, ctx, event_id, sample, new_page) 
     page.keyboard.press("Alt+ArrowUp")
     expect(items.first).to_have_attribute("data-id", str(ids[2]))
     with ctx.transaction() as (db, _):
-        order = [q.id for q in db.exec(select(Question).where(Question.status == "queued").order_by(Question.queue_position))]  # type: ignore[arg-type]
+        order = [
+            q.id for q in db.exec(select(Question).where(Question.status == "queued").order_by(Question.queue_position))
+        ]  # type: ignore[arg-type]
     assert order == [ids[2], ids[0], ids[1]]
     page.keyboard.press("Delete")
     expect(items).to_have_count(2)
@@ -187,7 +195,9 @@ def test_two_moderators_triage_fifty_questions_in_five_languages(settings_factor
             expect(other.locator("#counts [data-status=pending] b")).to_have_text(str(49 - i), timeout=one_second)
         for page in (alice, bob):
             expect(page.locator("#counts [data-status=queued] b")).to_have_text(str(approved), timeout=one_second)
-            expect(page.locator("#counts [data-status=rejected] b")).to_have_text(str(50 - approved), timeout=one_second)
+            expect(page.locator("#counts [data-status=rejected] b")).to_have_text(
+                str(50 - approved), timeout=one_second
+            )
         assert host.evaluate("state.questions.size") == approved == 25
         expect(host.locator("#next li")).to_have_count(3)
         shot(alice, "console-after-triage")

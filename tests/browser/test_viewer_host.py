@@ -27,7 +27,6 @@ def questions_with(ctx: Any, text: str) -> list[Question]:
         return list(db.exec(select(Question).where(Question.text == text)))
 
 
-
 def test_arabic_viewer_journey_to_the_host_display_and_back(server, settings, ctx, sample, moderator, new_page) -> None:
     viewer = new_page(locale="ar-EG", viewport=PHONE)
     viewer.goto(server.base + "/")
@@ -75,7 +74,9 @@ def test_arabic_viewer_journey_to_the_host_display_and_back(server, settings, ct
         assert page.js_errors == []
 
 
-@pytest.mark.parametrize(("locale", "title"), [("ru-RU", "Вопрос спикеру"), ("zh-CN", "向嘉宾提问"), ("en-GB", "Ask the speaker")])
+@pytest.mark.parametrize(
+    ("locale", "title"), [("ru-RU", "Вопрос спикеру"), ("zh-CN", "向嘉宾提问"), ("en-GB", "Ask the speaker")]
+)
 def test_viewer_page_speaks_the_browsers_language(server, sample, new_page, locale: str, title: str) -> None:
     page = new_page(locale=locale, viewport=PHONE)
     page.goto(server.base + "/")

@@ -31,7 +31,9 @@ def test_text_is_normalised_and_may_hold_newlines_and_any_script() -> None:
     assert clean_text("  Привет\r\nмир  ", field="q", max_chars=500, required=True) == "Привет\nмир"
     assert clean_text("e\u0301", field="q", max_chars=500, required=True) == "\u00e9"  # NFC
     assert clean_text("x" * 500, field="q", max_chars=500, required=True) == "x" * 500
-    assert clean_text("<script>alert(1)</script>", field="q", max_chars=500, required=True) == "<script>alert(1)</script>"
+    assert (
+        clean_text("<script>alert(1)</script>", field="q", max_chars=500, required=True) == "<script>alert(1)</script>"
+    )
     assert clean_text(None, field="name", max_chars=10, required=False) is None
 
 

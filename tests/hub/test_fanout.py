@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 
 def host_url(server: Any, settings: Any, studio: Any) -> str:
-    return f"{server.ws_base}/ws/host?token={Signer(settings.secret_key).host_token(studio.id, studio.host_token_version)}"
+    return (
+        f"{server.ws_base}/ws/host?token={Signer(settings.secret_key).host_token(studio.id, studio.host_token_version)}"
+    )
 
 
 def moderator_ws(server: Any, client: httpx.Client) -> Any:
@@ -71,7 +73,9 @@ def test_moderator_sees_pending_host_sees_only_approved(server, settings, sample
         q2 = ask(viewer, speaker.id, "Off-topic advert")
         r = moderator.post(f"/api/questions/{q2['id']}/reject", json={"version": 1, "reason": "advertising"})
         assert r.status_code == 200
-        rej = viewer.wait_event(lambda e: e["payload"].get("id") == q2["id"] and e["payload"]["status"] == "not_selected")
+        rej = viewer.wait_event(
+            lambda e: e["payload"].get("id") == q2["id"] and e["payload"]["status"] == "not_selected"
+        )
         assert rej["payload"]["reason"] == "advertising"
         host.drain(0.5 * SECOND)
         assert "Off-topic advert" not in json.dumps(host.events)
@@ -79,9 +83,10 @@ def test_moderator_sees_pending_host_sees_only_approved(server, settings, sample
 
 def test_host_from_another_studio_hears_nothing_of_this_one(server, settings, sample, moderator) -> None:
     speaker = sample["speakers"]["moscow"][0]
-    with ws_client(f"{server.ws_base}/ws/viewer") as viewer, ws_client(
-        host_url(server, settings, sample["studios"]["cairo"])
-    ) as cairo:
+    with (
+        ws_client(f"{server.ws_base}/ws/viewer") as viewer,
+        ws_client(host_url(server, settings, sample["studios"]["cairo"])) as cairo,
+    ):
         viewer.request("hello")
         cairo.request("hello")
         q = ask(viewer, speaker.id, "Moscow question")

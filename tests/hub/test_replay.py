@@ -50,7 +50,9 @@ def test_reconnect_with_last_seq_gets_exactly_the_missed_events(server, ctx, eve
         assert live["type"] == "question.created"
 
 
-def test_a_too_old_seq_gets_an_explicit_resync_and_a_snapshot(settings_factory, ctx, event_id, sample, moderator_factory) -> None:
+def test_a_too_old_seq_gets_an_explicit_resync_and_a_snapshot(
+    settings_factory, ctx, event_id, sample, moderator_factory
+) -> None:
     settings = settings_factory(history_size=10)
     srv = ThreadServer(create_app(settings), free_port()).start()
     client = moderator_factory(srv)
@@ -101,7 +103,9 @@ def test_viewer_resumes_its_own_channel(server, ctx, event_id, sample) -> None:
         assert got["payload"]["status"] == "not_selected" and got["payload"]["reason"] == "already answered"
 
 
-def test_a_client_too_far_behind_for_its_queue_gets_a_snapshot(settings_factory, ctx, event_id, sample, moderator_factory) -> None:
+def test_a_client_too_far_behind_for_its_queue_gets_a_snapshot(
+    settings_factory, ctx, event_id, sample, moderator_factory
+) -> None:
     """Replaying more than half a socket's queue would cut it as a slow consumer, again and
     again on every reconnect: it gets a snapshot instead."""
     settings = settings_factory(socket_queue_size=8)

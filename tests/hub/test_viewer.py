@@ -30,7 +30,9 @@ def _hello(c: WsClient, **payload: Any) -> dict[str, Any]:
     return reply["payload"]
 
 
-def _ask(c: WsClient, speaker_id: int, text: str = "What is the payback period of the new line?", **extra: Any) -> dict[str, Any]:
+def _ask(
+    c: WsClient, speaker_id: int, text: str = "What is the payback period of the new line?", **extra: Any
+) -> dict[str, Any]:
     payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": "en"} | extra
     return c.request("question.ask", payload)
 
@@ -51,7 +53,10 @@ def test_ask_is_acknowledged_only_once_stored(server, ctx, sample) -> None:
             row = db.get(Question, q["id"])
         assert row is not None
         assert (row.text, row.display_name, row.viewer_id, row.status) == (
-            "<b>Bold</b> question?", "Ahmed", hello["viewer_id"], "pending",
+            "<b>Bold</b> question?",
+            "Ahmed",
+            hello["viewer_id"],
+            "pending",
         )
         # The asker's own channel tells them too.
         event = c.wait_event(lambda e: e["type"] == "question.created")

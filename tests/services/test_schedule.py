@@ -18,7 +18,17 @@ DAY = date(2030, 1, 7)  # a day far from the real clock, so loading sets nothing
 def test_sample_is_a_realistic_marathon() -> None:
     data = parse(SAMPLE.read_text(), today=DAY)
     countries = {s["country"] for s in data["studios"]}
-    assert countries == {"Russia", "Indonesia", "China", "Uzbekistan", "Egypt", "Germany", "France", "Peru", "Argentina"}
+    assert countries == {
+        "Russia",
+        "Indonesia",
+        "China",
+        "Uzbekistan",
+        "Egypt",
+        "Germany",
+        "France",
+        "Peru",
+        "Argentina",
+    }
     assert data["event"]["moderator_language"] == "ru"
     langs = {sp["name"]: sp["languages"] for seg in data["segments"] for sp in seg["speakers"]}
     assert langs["Dilshod Karimov"] == ["uz", "ru"]
@@ -34,9 +44,18 @@ def test_sample_is_a_realistic_marathon() -> None:
     ("yaml_text", "message"),
     [
         ("[]", "YAML mapping"),
-        ("event: {slug: x, name: y, moderator_language: ru, viewer_languages: [ru]}\nstudios: []\nsegments: [{studio: nowhere}]", "studio"),
-        ("event: {slug: x, name: y, moderator_language: ru, viewer_languages: [russian]}\nstudios: []\nsegments: []", "languages"),
-        ("event: {slug: x, name: y, moderator_language: ru, viewer_languages: [ru], timezone: Mars/Olympus}\nstudios: []\nsegments: []", "time zone"),
+        (
+            "event: {slug: x, name: y, moderator_language: ru, viewer_languages: [ru]}\nstudios: []\nsegments: [{studio: nowhere}]",
+            "studio",
+        ),
+        (
+            "event: {slug: x, name: y, moderator_language: ru, viewer_languages: [russian]}\nstudios: []\nsegments: []",
+            "languages",
+        ),
+        (
+            "event: {slug: x, name: y, moderator_language: ru, viewer_languages: [ru], timezone: Mars/Olympus}\nstudios: []\nsegments: []",
+            "time zone",
+        ),
     ],
 )
 def test_bad_schedules_are_refused_with_a_reason(yaml_text: str, message: str) -> None:

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.integration
 
 def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "qa_service.cli", *args], env=worker_env(settings, **env),
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "qa_service.cli", *args],
+        env=worker_env(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -46,7 +49,11 @@ def test_import_refuses_what_is_not_a_package(worker_settings, tmp_path: Path) -
     with zipfile.ZipFile(two_tops, "w") as z:
         z.writestr("a/metadata.json", "{}")
         z.writestr("b/model/model.bin", "")
-    for path, message in ((junk, "not a zip"), (two_tops, "one top-level folder"), (tmp_path / "none", "no .argosmodel")):
+    for path, message in (
+        (junk, "not a zip"),
+        (two_tops, "one top-level folder"),
+        (tmp_path / "none", "no .argosmodel"),
+    ):
         out = cli(worker_settings, "models", "import", str(path))
         assert out.returncode == 2 and message in out.stderr, out.stderr
 

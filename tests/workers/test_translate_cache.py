@@ -40,7 +40,12 @@ def test_second_identical_question_comes_from_the_cache(argos_dir: Path, ctx, ev
     text = phrases()[7]["en"]
     ids = []
     for _ in range(2):
-        payload = {"client_id": uuid.uuid4().hex, "speaker_id": sample["speakers"]["moscow"][1].id, "text": text, "language": "en"}
+        payload = {
+            "client_id": uuid.uuid4().hex,
+            "speaker_id": sample["speakers"]["moscow"][1].id,
+            "text": text,
+            "language": "en",
+        }
         ids.append(int(questions.ask(ctx, event_id, "viewer-0001", payload).question["id"]))
     redis_client = ctx.publisher.client
     first = translate_questions(ctx, [ids[0]], engine, lambda event: None, redis_client)

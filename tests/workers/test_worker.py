@@ -101,7 +101,9 @@ def test_missing_pair_ends_untranslated_and_stays_approvable(wctx, event_id, sam
     worker.stop()
 
 
-def test_kill_9_mid_job_and_the_translation_still_arrives(wctx, event_id, sample, start_worker, worker_settings) -> None:
+def test_kill_9_mid_job_and_the_translation_still_arrives(
+    wctx, event_id, sample, start_worker, worker_settings
+) -> None:
     row = phrases()[3]
     qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, row["en"], "en")
     slow = start_worker(QA_WORKER_JOB_DELAY="30")
@@ -116,7 +118,9 @@ def test_kill_9_mid_job_and_the_translation_still_arrives(wctx, event_id, sample
     fresh.stop()
 
 
-def test_a_moderators_edit_survives_a_late_machine_result(wctx, event_id, sample, start_worker, worker_settings) -> None:
+def test_a_moderators_edit_survives_a_late_machine_result(
+    wctx, event_id, sample, start_worker, worker_settings
+) -> None:
     row = phrases()[5]
     qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, row["en"], "en")
     worker = start_worker("--burst", QA_WORKER_JOB_DELAY="3")
@@ -145,7 +149,9 @@ def test_translations_reach_moderators_live(server, worker_settings, event_id, s
 
     assert server.server.config.app.state.settings.queue_name == worker_settings.queue_name
     worker = start_worker()
-    wait_until(lambda: "Listening on" in worker.output() or "listening" in worker.output().lower(), 60 * SECOND, "worker")
+    wait_until(
+        lambda: "Listening on" in worker.output() or "listening" in worker.output().lower(), 60 * SECOND, "worker"
+    )
     row = phrases()[9]
     with ws_client(f"{server.ws_base}/ws/viewer") as viewer, moderator_ws(server, moderator) as mod:
         viewer.request("hello")
@@ -153,12 +159,19 @@ def test_translations_reach_moderators_live(server, worker_settings, event_id, s
         asked = time.monotonic()
         reply = viewer.request(
             "question.ask",
-            {"client_id": uuid.uuid4().hex, "speaker_id": sample["speakers"]["moscow"][1].id, "text": row["en"], "language": "en"},
+            {
+                "client_id": uuid.uuid4().hex,
+                "speaker_id": sample["speakers"]["moscow"][1].id,
+                "text": row["en"],
+                "language": "en",
+            },
         )
         qid = reply["payload"]["question"]["id"]
         created = mod.wait_event(lambda e: e["type"] == "question.created" and e["payload"]["id"] == qid)
         assert created["payload"]["translation_state"] == "pending"
-        done = mod.wait_event(lambda e: e["payload"].get("id") == qid and e["payload"].get("translation_state") == "done")
+        done = mod.wait_event(
+            lambda e: e["payload"].get("id") == qid and e["payload"].get("translation_state") == "done"
+        )
         assert done["payload"]["translations"]["ru"]["text"] == row["ru"]
         assert time.monotonic() - asked < 1.0 * SECOND * 3
     worker.stop()

@@ -75,15 +75,32 @@ def train_marian(src: list[str], tgt: list[str], sp_path: Path, work: Path, seed
     shutil.copy(sp_path, model_dir / "source.spm")
     shutil.copy(sp_path, model_dir / "target.spm")
     tokenizer = MarianTokenizer(
-        str(model_dir / "source.spm"), str(model_dir / "target.spm"), str(model_dir / "vocab.json"),
-        eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        str(model_dir / "source.spm"),
+        str(model_dir / "target.spm"),
+        str(model_dir / "vocab.json"),
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
     )
     config = MarianConfig(
-        vocab_size=pad + 1, d_model=64, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
-        max_position_embeddings=64, pad_token_id=pad, eos_token_id=0, decoder_start_token_id=pad,
-        forced_eos_token_id=0, scale_embedding=True, share_encoder_decoder_embeddings=True,
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+        vocab_size=pad + 1,
+        d_model=64,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=64,
+        pad_token_id=pad,
+        eos_token_id=0,
+        decoder_start_token_id=pad,
+        forced_eos_token_id=0,
+        scale_embedding=True,
+        share_encoder_decoder_embeddings=True,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
     )
     model = MarianMTModel(config)
     enc = [sp.encode(s) for s in src]  # argostranslate feeds the encoder without </s>
@@ -155,8 +172,9 @@ def build_splitter(lang: str, path: Path) -> None:
     meta = {
         "lang_code": lang,
         "config": json.dumps({"feat_funcs": [], "max_seqlen": 1000, "batch_size": 1}),
-        "vocab": json.dumps({"lang": lang, "idx": 0, "cutoff": 0, "lower": False,
-                             "_unit2id": vocab, "_id2unit": list(vocab)}),
+        "vocab": json.dumps(
+            {"lang": lang, "idx": 0, "cutoff": 0, "lower": False, "_unit2id": vocab, "_id2unit": list(vocab)}
+        ),
         "lexicon": "null",
     }
     helper.set_model_props(model, meta)
