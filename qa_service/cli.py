@@ -274,12 +274,9 @@ def _ensure_demo_models(settings: Settings) -> bool:
 
 
 def _start_demo_workers(settings: Settings) -> list:  # type: ignore[type-arg]
-    """The translation worker slot (see workers/); absent until it is installed."""
-    import importlib.util
+    """One translation worker beside the hub."""
     import subprocess
 
-    if importlib.util.find_spec("workers.runner") is None:
-        return []
     env = dict(os.environ, QA_REDIS_URL=settings.redis_url or "", QA_DATA_DIR=str(settings.data_dir))
     return [subprocess.Popen([sys.executable, "-m", "qa_service.cli", "worker"], env=env)]
 

@@ -135,15 +135,28 @@ def _audit(db: Session, q: Question, actor: str, action: str, before: dict[str, 
     )
 
 
-def queued_in(db: Session, studio_id: int) -> list[Question]:
-    """A studio's queued questions in on-air order."""
-    return list(
-        db.exec(
-            select(Question)
-            .where(Question.studio_id == studio_id, Question.status == Status.queued.value)
-            .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
-        )
+def queued_in(db: Session, studio_id: int, *, lock: bool = False) -> list[Question]:
+    """A studio's queued questions in on-air order (row-locked with ``lock``)."""
+    stmt = (
+        select(Question)
+        .where(Question.studio_id == studio_id, Question.status == Status.queued.value)
+        .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
     )
+    return list(db.exec(stmt.with_for_update() if lock else stmt))
+
+
+def _to_tail(db: Session, q: Question) -> None:
+    """Place a question that just became queued at the end of its studio's queue."""
+    tail = db.exec(
+        select(sa.func.max(Question.queue_position)).where(
+            Question.studio_id == q.studio_id, Question.status == Status.queued.value
+        )
+    ).one()
+    q.queue_position = (tail or 0) + 1
+
+
+def _announce_order(db: Session, outbox: Outbox, event_id: int, studio_id: int) -> None:
+    fanout.queue_order(outbox, event_id, studio_id, [x.id for x in queued_in(db, studio_id) if x.id])
 
 
 def _apply(
@@ -164,12 +177,7 @@ def _apply(
     q.status, q.version = new.status.value, new.version
     q.reject_reason, q.merged_into_id = new.reject_reason, new.merged_into
     if new.status is Status.queued and old != Status.queued.value:
-        tail = db.exec(
-            select(sa.func.max(Question.queue_position)).where(
-                Question.studio_id == q.studio_id, Question.status == Status.queued.value
-            )
-        ).one()
-        q.queue_position = (tail or 0) + 1
+        _to_tail(db, q)
     elif new.status is not Status.queued and new.status is not Status.on_air:
         q.queue_position = None
     q.updated_at = utcnow()
@@ -224,7 +232,7 @@ def moderate(
         if act is Action.approve and enqueue:
             _apply(db, outbox, q, Action.enqueue, actor, expected_version=None, batch=batch)
         if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (act is Action.approve and enqueue):
-            fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in queued_in(db, q.studio_id) if x.id])
+            _announce_order(db, outbox, event_id, q.studio_id)
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 
@@ -293,7 +301,7 @@ def reorder(ctx: Context, event_id: int, studio_id: int, order: list[int], actor
     if not isinstance(order, list) or not all(isinstance(i, int) for i in order):
         raise DomainError("queue.invalid", "order must be a list of question ids")
     with ctx.transaction() as (db, outbox):
-        queued = _queue_locked(db, event_id, studio_id)
+        queued = _studio_queue(db, event_id, studio_id)
         queue_rules.check_same_members([q.id for q in queued if q.id], order)
         return _write_order(db, outbox, event_id, studio_id, queued, order, actor)
 
@@ -301,24 +309,14 @@ def reorder(ctx: Context, event_id: int, studio_id: int, order: list[int], actor
 def move(ctx: Context, event_id: int, studio_id: int, question_id: int, index: int, actor: str) -> list[int]:
     """Move one queued question to ``index`` (0 = next on air)."""
     with ctx.transaction() as (db, outbox):
-        queued = _queue_locked(db, event_id, studio_id)
+        queued = _studio_queue(db, event_id, studio_id)
         order = queue_rules.move([q.id for q in queued if q.id], question_id, index)
         return _write_order(db, outbox, event_id, studio_id, queued, order, actor)
 
 
-def _queue_locked(db: Session, event_id: int, studio_id: int) -> list[Question]:
-    return list(
-        db.exec(
-            select(Question)
-            .where(
-                Question.event_id == event_id,
-                Question.studio_id == studio_id,
-                Question.status == Status.queued.value,
-            )
-            .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
-            .with_for_update()
-        )
-    )
+def _studio_queue(db: Session, event_id: int, studio_id: int) -> list[Question]:
+    """The locked queue of a studio of this event (a studio of another event has none)."""
+    return [q for q in queued_in(db, studio_id, lock=True) if q.event_id == event_id]
 
 
 def _write_order(
@@ -380,17 +378,12 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         q.merged_into_id = target.get("merged_into")  # type: ignore[assignment]
         q.version, q.updated_at = q.version + 1, utcnow()
         if q.status == Status.queued.value and old != Status.queued.value:
-            tail = db.exec(
-                select(sa.func.max(Question.queue_position)).where(
-                    Question.studio_id == q.studio_id, Question.status == Status.queued.value
-                )
-            ).one()
-            q.queue_position = (tail or 0) + 1
+            _to_tail(db, q)
         db.add(q)
         db.flush()
         _audit(db, q, actor, "undo", before, undid=last.action)
         fanout.question_changed(db, outbox, q, old_status=old)
-        fanout.queue_order(outbox, event_id, q.studio_id, [x.id for x in queued_in(db, q.studio_id) if x.id])
+        _announce_order(db, outbox, event_id, q.studio_id)
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 
