@@ -8,15 +8,17 @@ ENV PATH=/opt/venv/bin:$PATH
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG PIP_FIND_LINKS=
 ENV PIP_FIND_LINKS=${PIP_FIND_LINKS}
-RUN if [ -n "$PIP_FIND_LINKS" ]; then pip install torch==2.13.0; \
-    else pip install torch==2.13.0 --index-url "$TORCH_INDEX"; fi
 WORKDIR /src
+# Exact versions from the lock (scripts/lock), so an image built later installs the same.
+COPY requirements ./requirements
+RUN if [ -n "$PIP_FIND_LINKS" ]; then pip install -r requirements/torch.txt; \
+    else pip install -r requirements/torch.txt --index-url "$TORCH_INDEX"; fi
 COPY pyproject.toml README.md ./
 COPY qa_service ./qa_service
 COPY workers ./workers
 COPY moderator_ui ./moderator_ui
 COPY viewer_ui ./viewer_ui
-RUN pip install .
+RUN pip install -c requirements/lock.txt .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 qa && mkdir -p /data && chown qa /data

@@ -255,21 +255,21 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ensure_demo_models(settings: Settings) -> bool:
-    """With no language pack installed, install the project's small test models."""
+    """With no real language pack installed, install (or refresh) the project's small test models."""
     import subprocess
 
     root = settings.argos_dir or settings.data_dir / "argos"
     packages = root / "packages"
     if packages.is_dir() and any(p.is_dir() and not p.name.endswith("-test") for p in packages.iterdir()):
         return False
-    if not (packages.is_dir() and any(packages.iterdir())):
-        from workers.models import TEST_MODELS
+    from workers.models import TEST_MODELS
 
-        subprocess.run(
-            [sys.executable, "-m", "qa_service.cli", "models", "import", str(TEST_MODELS)],
-            check=True,
-            env=dict(os.environ, QA_DATA_DIR=str(settings.data_dir)),
-        )
+    # Always: a data directory from an earlier release may hold older test models.
+    subprocess.run(
+        [sys.executable, "-m", "qa_service.cli", "models", "import", str(TEST_MODELS)],
+        check=True,
+        env=dict(os.environ, QA_DATA_DIR=str(settings.data_dir)),
+    )
     return True
 
 

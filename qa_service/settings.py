@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     preload_pairs: str = Field(default="all", pattern=r"^(all|none|([a-z]{2,3}-[a-z]{2,3})(,[a-z]{2,3}-[a-z]{2,3})*)$")
     translate_threads: int = Field(default=1, ge=1, le=64)  # CTranslate2 intra-op threads
     translate_batch_size: int = Field(default=32, ge=1, le=1024)  # questions per CTranslate2 call
+    # CTranslate2 compute type: "auto" takes the fastest this CPU supports (int8 kernels on x86).
+    translate_compute_type: Literal[
+        "auto", "default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float32", "bfloat16"
+    ] = "auto"
     translate_job_timeout: int = Field(default=60, ge=1)
     detect_min_chars: int = Field(default=20, ge=1)
     worker_job_delay: float = Field(default=0.0, ge=0)  # fault injection for tests only

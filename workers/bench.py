@@ -77,6 +77,7 @@ def main(settings: Settings, *, out: Path, questions: int) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "pair": f"{src}-{dst}",
+        "compute_type": settings.translate_compute_type,
         "questions": questions,
         "argos_dir": str(root),
         "runs": {},
@@ -85,7 +86,7 @@ def main(settings: Settings, *, out: Path, questions: int) -> int:
 
     assert argos_env.configured_root() == root.resolve()
     for threads in (1, 2):
-        engine = ArgosEngine(intra_threads=threads)
+        engine = ArgosEngine(intra_threads=threads, compute_type=settings.translate_compute_type)
         results["test_model"] = engine.is_test_model()
         results["model_version"] = engine.version(src, dst)
         engine.preload(f"{src}-{dst}")

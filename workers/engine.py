@@ -19,6 +19,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？؟])\s+")
+# How every sentence is decoded (the test-model generator checks its models with the same).
+DECODE_OPTIONS: dict[str, Any] = {"beam_size": 4, "num_hypotheses": 1, "length_penalty": 0.2, "replace_unknowns": True}
 
 
 @dataclass
@@ -33,11 +35,16 @@ class PairModel:
 
 class ArgosEngine:
     def __init__(
-        self, *, intra_threads: int = 1, inter_threads: int = 1, beam_size: int = 4, max_batch_size: int = 64
+        self,
+        *,
+        intra_threads: int = 1,
+        inter_threads: int = 1,
+        max_batch_size: int = 64,
+        compute_type: str = "auto",
     ) -> None:
         self.intra_threads = intra_threads
         self.inter_threads = inter_threads
-        self.beam_size = beam_size
+        self.compute_type = compute_type
         self.max_batch_size = max_batch_size
         self._lock = threading.Lock()
         self.models: dict[tuple[str, str], PairModel] = {}
@@ -96,7 +103,7 @@ class ArgosEngine:
                         device="cpu",
                         inter_threads=self.inter_threads,
                         intra_threads=self.intra_threads,
-                        compute_type="auto",
+                        compute_type=self.compute_type,
                     )
                     model.splitter = _packaged_splitter(model.package)
         return model
@@ -126,11 +133,8 @@ class ArgosEngine:
         results = model.translator.translate_batch(
             flat,
             target_prefix=target_prefix,
-            replace_unknowns=True,
             max_batch_size=self.max_batch_size,
-            beam_size=self.beam_size,
-            num_hypotheses=1,
-            length_penalty=0.2,
+            **DECODE_OPTIONS,
         )
         decoded = [tokenizer.decode(r.hypotheses[0]).lstrip() for r in results]
         if model.package.target_prefix:

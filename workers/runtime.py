@@ -57,7 +57,11 @@ def init(settings: Settings, redis_url: str) -> Runtime:
         make_engine(settings.effective_database_url),
         SyncPublisher(client, settings.redis_prefix, settings.history_size),
     )
-    engine = ArgosEngine(intra_threads=settings.translate_threads, max_batch_size=settings.translate_batch_size)
+    engine = ArgosEngine(
+        intra_threads=settings.translate_threads,
+        max_batch_size=settings.translate_batch_size,
+        compute_type=settings.translate_compute_type,
+    )
     loaded = engine.preload(settings.preload_pairs)
     log.info("translation models installed: %s; preloaded: %s", sorted(engine.pairs), loaded)
     publish_status(client, settings, engine)

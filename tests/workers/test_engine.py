@@ -25,7 +25,7 @@ def engine(argos_dir: Path) -> Any:
 def test_installed_pairs_are_the_test_models(engine: Any) -> None:
     assert engine.pairs == {("en", "ru"), ("ru", "en"), ("es", "en"), ("en", "de")}
     assert engine.is_test_model()
-    assert engine.version("en", "ru").startswith("en-ru@0.1-test#")
+    assert engine.version("en", "ru").startswith("en-ru@0.2-test#")
 
 
 @pytest.mark.parametrize(("src", "dst"), [("en", "ru"), ("ru", "en"), ("es", "en"), ("en", "de")])

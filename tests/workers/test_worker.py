@@ -68,7 +68,7 @@ def test_burst_worker_translates_into_speaker_and_moderator_languages(wctx, even
     t = translations(wctx, qid)
     assert set(t) == {"ru"}
     assert t["ru"].text == row["ru"] and t["ru"].engine == "argos"
-    assert t["ru"].model_version.startswith("en-ru@0.1-test#")
+    assert t["ru"].model_version.startswith("en-ru@0.2-test#")
     assert question(wctx, qid).translation_state == "done"
     t2 = translations(wctx, qid2)
     assert {k: v.text for k, v in t2.items()} == {"de": row["de"], "ru": row["ru"]}
