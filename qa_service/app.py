@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,13 +21,13 @@ from . import __version__, pages
 from .api import auth, moderation
 from .api.common import error_response
 from .bus.redis_bus import SyncPublisher
-from .db.engine import make_engine, make_read_engine, upgrade
+from .db.engine import make_engine, make_read_engine, ping_database, upgrade
 from .domain.errors import DomainError
 from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
 from .hub.hub import Hub
 from .pages import SecurityHeaders
-from .services.context import Context
+from .services.context import OUTAGE_ERRORS, Context
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,50 @@ async def openapi(request: Request) -> Response:
 
 
 async def health(request: Request) -> JSONResponse:
-    hub: Hub = request.app.state.hub
-    await hub.redis.ping()
+    """Liveness: the process answers. Dependencies are /readyz's business."""
     return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Readiness, for load balancers and orchestrators: the database answers within
+    its timeout, Redis answers, the bus reader hears its heartbeat, background
+    tasks run. 503 with the failing checks otherwise."""
+    hub: Hub = request.app.state.hub
+    timeout = hub.settings.db_timeout_seconds
+    checks: dict[str, object] = {}
+    try:
+        await asyncio.wait_for(hub.run(ping_database, hub.ctx.engine), timeout)
+        checks["database"] = "ok"
+    except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await asyncio.wait_for(hub.redis.ping(), hub.settings.redis_timeout_seconds)
+        checks["redis"] = "ok"
+    except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    checks["bus"] = "ok" if hub.bus.healthy else f"no heartbeat for {hub.bus.heartbeat_age:.1f}s"
+    dead = [name for name, alive in hub.tasks_alive.items() if not alive]
+    checks["tasks"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ok else "not ready", "checks": checks, "sockets": len(hub.connections)}
+    return JSONResponse(body, 200 if ok else 503)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     return error_response(exc)
+
+
+async def _outage(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s failed: a dependency is away (%r)", request.method, request.url.path, exc)
+    body = {
+        "error": {
+            "code": "service.unavailable",
+            "message": "the service cannot do that right now (database or message bus unreachable); try again shortly",
+            "details": {"retry_after": 2},
+        }
+    }
+    return JSONResponse(body, 503, headers={"Retry-After": "2"})
 
 
 def _translation_enqueuer(settings: Settings, client: redis.Redis):  # type: ignore[no-untyped-def]
@@ -79,9 +116,10 @@ def create_app(settings: Settings) -> Starlette:
         db_url = settings.effective_database_url
         if settings.auto_migrate:
             upgrade(db_url)
-        engine = make_engine(db_url)
-        read_engine = make_read_engine(db_url, engine)
-        sync_redis = redis.Redis.from_url(redis_url)
+        engine = make_engine(db_url, timeout=settings.db_timeout_seconds)
+        read_engine = make_read_engine(db_url, engine, timeout=settings.db_timeout_seconds)
+        rto = settings.redis_timeout_seconds
+        sync_redis = redis.Redis.from_url(redis_url, socket_connect_timeout=rto, socket_timeout=rto)
         ctx = Context(
             settings,
             engine,
@@ -89,7 +127,7 @@ def create_app(settings: Settings) -> Starlette:
             read_engine=read_engine,
         )
         ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis))
-        aredis = aioredis.Redis.from_url(redis_url)
+        aredis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=rto, socket_timeout=rto)
         hub = Hub(settings, ctx, aredis)
         await hub.start()
         app.state.hub = hub
@@ -107,6 +145,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", health, include_in_schema=False),
+        Route("/readyz", ready, include_in_schema=False),
         Route("/openapi.json", openapi, include_in_schema=False),
         Route("/api/login", auth.login, methods=["POST"]),
         Route("/api/logout", auth.logout, methods=["POST"]),
@@ -143,7 +182,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={DomainError: _domain_error},
+        exception_handlers={DomainError: _domain_error, **dict.fromkeys(OUTAGE_ERRORS, _outage)},
     )
     app.state.settings = settings
     return app

@@ -6,6 +6,17 @@ explicit resync when its number fell out of the window). Pub/Sub wakes every
 hub process at once without each hub holding an XREAD per channel. One Lua
 script does INCR + XADD + PUBLISH atomically, so the order of sequence numbers
 is the order of delivery on every hub.
+
+Sequence numbers survive nothing by themselves: a Redis restarted without its
+data starts every counter again. So numbers are counted from an *epoch base*
+(microseconds since 1970 when the epoch key was created, kept in Redis beside
+the counters): a fresh channel starts at base + 1, and after a reset the new
+base is above every number handed out before. A client that resumes from an old
+number then finds a gap, never a repeat, and gets a snapshot.
+
+Publishing is never silently lost either: a publish that fails marks its
+channel stale; the next publish that works (or the hub's repair task) sends a
+``channel.stale`` marker on it, and every socket on that channel resyncs.
 """
 
 from __future__ import annotations
@@ -13,6 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +36,36 @@ import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
+# KEYS: counter, stream, pubsub channel, epoch.  ARGV: body, maxlen, now in µs.
 _PUBLISH_LUA = """
-local seq = redis.call('INCR', KEYS[1])
+local base = redis.call('GET', KEYS[4])
+if not base then
+  redis.call('SET', KEYS[4], ARGV[3])
+  base = ARGV[3]
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], base)
+end
+redis.call('INCR', KEYS[1])
+local seq = redis.call('GET', KEYS[1])
 local body = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], seq .. '-0', 'd', body)
 redis.call('PUBLISH', KEYS[3], body)
 return seq
 """
+# KEYS: counter, epoch.  ARGV: now in µs.  The last number of a channel (its
+# epoch base if nothing was published on it yet; a new epoch starts here if none).
+_HEAD_LUA = """
+local seq = redis.call('GET', KEYS[1])
+if seq then return seq end
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+return redis.call('GET', KEYS[2])
+"""
+STALE = "channel.stale"  # event type: some events of this channel were never published
+
+
+def now_us() -> str:
+    return str(time.time_ns() // 1000)
 
 
 @dataclass(frozen=True)
@@ -58,6 +95,10 @@ class Keys:
     def pubsub(self, topic: str) -> str:
         return f"{self.prefix}:ps:{topic}"
 
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}:epoch"
+
     def topic_of(self, pubsub_name: str) -> str:
         return pubsub_name[len(self.prefix) + 4 :]
 
@@ -68,25 +109,58 @@ def encode(channel: str, type_: str, payload: dict[str, Any]) -> str:
 
 
 class SyncPublisher:
-    """Publishing from synchronous code (HTTP handlers in threads, RQ workers)."""
+    """Publishing from synchronous code (HTTP handlers in threads, RQ workers).
+
+    A failed publish raises, and its channel is remembered as stale until a
+    ``channel.stale`` marker went out on it (see the module docstring)."""
 
     def __init__(self, client: redis.Redis, prefix: str, history_size: int) -> None:
         self.client = client
         self.prefix = prefix
         self.history_size = history_size
+        self.keys = Keys(prefix)
         self._script = client.register_script(_PUBLISH_LUA)
+        self._head = client.register_script(_HEAD_LUA)
+        self._stale: set[tuple[int, str]] = set()
+        self._lock = threading.Lock()
+
+    def _publish(self, event_id: int, channel: str, type_: str, payload: dict[str, Any]) -> int:
+        t = topic(event_id, channel)
+        keys = [self.keys.seq(t), self.keys.stream(t), self.keys.pubsub(t), self.keys.epoch]
+        return int(self._script(keys=keys, args=[encode(channel, type_, payload), self.history_size, now_us()]))
 
     def publish(self, event_id: int, channel: str, type_: str, payload: dict[str, Any]) -> int:
-        keys, t = Keys(self.prefix), topic(event_id, channel)
-        return int(
-            self._script(
-                keys=[keys.seq(t), keys.stream(t), keys.pubsub(t)],
-                args=[encode(channel, type_, payload), self.history_size],
-            )
-        )
+        if self._stale:
+            self.flush_stale()
+        try:
+            return self._publish(event_id, channel, type_, payload)
+        except (redis.RedisError, OSError):
+            with self._lock:
+                self._stale.add((event_id, channel))
+            raise
+
+    def flush_stale(self) -> int:
+        """Send the ``channel.stale`` marker on every channel a publish failed on;
+        returns how many are still stale (Redis still away)."""
+        with self._lock:
+            pending = sorted(self._stale)
+        for event_id, channel in pending:
+            try:
+                self._publish(event_id, channel, STALE, {})
+            except (redis.RedisError, OSError) as exc:
+                log.warning("bus still unreachable; %d channel(s) stay stale (%s)", len(pending), exc)
+                break
+            with self._lock:
+                self._stale.discard((event_id, channel))
+            log.warning("announced missed events on %s: its clients resync", channel)
+        return len(self._stale)
+
+    @property
+    def stale_channels(self) -> int:
+        return len(self._stale)
 
     def current_seq(self, event_id: int, channel: str) -> int:
-        return int(self.client.get(Keys(self.prefix).seq(topic(event_id, channel))) or 0)
+        return int(self._head(keys=[self.keys.seq(topic(event_id, channel)), self.keys.epoch], args=[now_us()]))
 
 
 class Replay:
@@ -98,20 +172,33 @@ class Replay:
 
 
 class AsyncBus:
-    """One per hub process: a Pub/Sub reader that dispatches to local listeners."""
+    """One per hub process: a Pub/Sub reader that dispatches to local listeners.
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    The reader is supervised: whatever ends it (a Redis error, a bug in a
+    listener, a half-open connection that stays silent) it resubscribes with
+    backoff and then tells every lost-connection handler, so each socket
+    resyncs from the database. A heartbeat sent to a channel of this hub's own
+    every ``heartbeat`` seconds must come back within three of them, else the
+    connection is treated as dead."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, *, heartbeat: float = 2.0) -> None:
         self.client = client
         self.keys = Keys(prefix)
+        self.heartbeat = heartbeat
+        self.hub_id = uuid.uuid4().hex[:12]
+        self._beat_topic = f"__hub__:{self.hub_id}"
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         self._listeners: dict[str, set[Callable[[BusEvent], None]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._lost_handlers: set[Callable[[], Awaitable[None] | None]] = set()
+        self._head = client.register_script(_HEAD_LUA)
+        self.last_heard = time.monotonic()  # any message, heartbeats included
+        self.connected = False
+        self.restarts = 0
 
     async def start(self) -> None:
-        # A placeholder subscription keeps the Pub/Sub connection open.
-        await self._pubsub.subscribe(self.keys.pubsub("__hub__"))
-        self._reader = asyncio.create_task(self._read_loop(), name="bus-reader")
+        await self._subscribe_all()
+        self._reader = asyncio.create_task(self._supervise(), name="bus-reader")
 
     async def close(self) -> None:
         if self._reader:
@@ -125,12 +212,25 @@ class AsyncBus:
     def on_connection_lost(self, handler: Callable[[], Awaitable[None] | None]) -> None:
         self._lost_handlers.add(handler)
 
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds since the reader last heard anything (its own heartbeat at least)."""
+        return time.monotonic() - self.last_heard
+
+    @property
+    def healthy(self) -> bool:
+        return self.connected and self.heartbeat_age < self.heartbeat * 3
+
     async def listen(self, topic: str, callback: Callable[[BusEvent], None]) -> None:
         listeners = self._listeners.setdefault(topic, set())
         first = not listeners
         listeners.add(callback)
         if first:
-            await self._pubsub.subscribe(self.keys.pubsub(topic))
+            try:
+                await self._pubsub.subscribe(self.keys.pubsub(topic))
+            except (redis.RedisError, OSError) as exc:
+                # The reader resubscribes every listened topic when it reconnects.
+                log.warning("subscribe to %s failed (%s); the bus reader will retry", topic, exc)
 
     async def unlisten(self, topic: str, callback: Callable[[BusEvent], None]) -> None:
         listeners = self._listeners.get(topic)
@@ -145,7 +245,7 @@ class AsyncBus:
                 log.warning("unsubscribe from %s failed: %s", topic, exc)
 
     async def head(self, topic: str) -> int:
-        return int(await self.client.get(self.keys.seq(topic)) or 0)
+        return int(await self._head(keys=[self.keys.seq(topic), self.keys.epoch], args=[now_us()]))
 
     async def replay(self, topic: str, after: int) -> Replay:
         """Events with seq > ``after``, or ``events=None`` if some were trimmed away."""
@@ -160,42 +260,81 @@ class AsyncBus:
             return Replay(None, head)
         return Replay(events, head)
 
-    async def _read_loop(self) -> None:
+    # ── the supervised reader ───────────────────────────────────────────────
+    async def _supervise(self) -> None:
         while True:
             try:
-                async for message in self._pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    name = self.keys.topic_of(_str(message["channel"]))
-                    data = json.loads(message["data"])
-                    event = BusEvent(channel=data["channel"], seq=int(data["seq"]), data=data)
-                    for callback in list(self._listeners.get(name, ())):
-                        callback(event)
+                await self._read()
             except asyncio.CancelledError:
                 raise
-            except (redis.RedisError, OSError) as exc:
-                log.warning("bus connection lost (%s); resubscribing", exc)
-                await self._resubscribe()
-                # Events published meanwhile were not seen: everyone resyncs.
-                for handler in list(self._lost_handlers):
-                    result = handler()
-                    if result is not None:
-                        await result
+            except Exception as exc:  # any end of the reader is a lost connection: logged, then recovered
+                self.connected = False
+                self.restarts += 1
+                log.warning("bus reader stopped (%r); resubscribing, then every socket resyncs", exc)
+            await self._resubscribe()
+            await self._notify_lost()
+
+    async def _read(self) -> None:
+        self.last_heard = time.monotonic()
+        self.connected = True
+        next_beat = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + self.heartbeat
+                await asyncio.wait_for(
+                    self.client.publish(self.keys.pubsub(self._beat_topic), "1"), timeout=self.heartbeat
+                )
+            if self.heartbeat_age > self.heartbeat * 3:
+                raise ConnectionError(f"no heartbeat for {self.heartbeat_age:.1f}s: the Pub/Sub connection is dead")
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=min(1.0, self.heartbeat))
+            if message is None:
+                continue
+            self.last_heard = time.monotonic()
+            if message.get("type") != "message":
+                continue
+            name = self.keys.topic_of(_str(message["channel"]))
+            if name == self._beat_topic:
+                continue
+            data = json.loads(message["data"])
+            event = BusEvent(channel=data["channel"], seq=int(data["seq"]), data=data)
+            for callback in list(self._listeners.get(name, ())):
+                try:
+                    callback(event)
+                except Exception:  # one broken listener must not stop the others
+                    log.exception("listener of %s failed", name)
+
+    async def _subscribe_all(self) -> None:
+        await self._pubsub.subscribe(
+            self.keys.pubsub(self._beat_topic), *[self.keys.pubsub(t) for t in self._listeners]
+        )
 
     async def _resubscribe(self) -> None:
         delay = 0.2
         while True:
             await asyncio.sleep(delay)
             try:
-                await self._pubsub.aclose()
+                try:
+                    await self._pubsub.aclose()
+                except (redis.RedisError, OSError):
+                    pass
                 self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                await self._pubsub.subscribe(
-                    self.keys.pubsub("__hub__"), *[self.keys.pubsub(t) for t in self._listeners]
-                )
+                await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
+                log.warning("bus reconnected")
                 return
-            except (redis.RedisError, OSError) as exc:
+            except (redis.RedisError, OSError, TimeoutError) as exc:
                 log.warning("bus resubscribe failed: %s", exc)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # cheap to try; every second of delay is a second of stale screens
+
+    async def _notify_lost(self) -> None:
+        # Events published meanwhile were not seen: everyone resyncs.
+        for handler in list(self._lost_handlers):
+            try:
+                result = handler()
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("connection-lost handler failed")
 
 
 def _str(value: bytes | str) -> str:

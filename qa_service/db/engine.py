@@ -12,9 +12,11 @@ from sqlmodel import Session
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, timeout: float = 10.0) -> Engine:
     """``read_only`` (SQLite): transactions start deferred, as WAL snapshots that
-    never wait for the write lock; use it only for sessions that write nothing."""
+    never wait for the write lock; use it only for sessions that write nothing.
+    ``timeout`` (PostgreSQL): connect, statement and pool-wait limit in seconds, so a
+    database that went away fails a request instead of hanging it."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -40,12 +42,31 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    connect_args: dict[str, object] = {}
+    if url.startswith("postgresql+psycopg://"):
+        connect_args = {
+            "connect_timeout": max(1, int(timeout)),
+            "options": f"-c statement_timeout={int(timeout * 1000)}",
+            # A peer that vanished (cut cable, black-holed route) is noticed by TCP keepalives.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+        }
+    return sa.create_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=timeout, connect_args=connect_args
+    )
 
 
-def make_read_engine(url: str, write_engine: Engine) -> Engine:
+def make_read_engine(url: str, write_engine: Engine, *, timeout: float = 10.0) -> Engine:
     """A second engine for read-only sessions where that helps (SQLite); else the same one."""
-    return make_engine(url, read_only=True) if url.startswith("sqlite") else write_engine
+    return make_engine(url, read_only=True, timeout=timeout) if url.startswith("sqlite") else write_engine
+
+
+def ping_database(engine: Engine) -> None:
+    """Raises if the database does not answer (for /readyz)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
 
 
 def session(engine: Engine) -> Session:

@@ -1,5 +1,10 @@
 """One websocket: a bounded outgoing queue with one sender task, subscriptions
-with gap detection, replay on reconnect and resync when replay is impossible."""
+with gap detection, replay on reconnect and resync when replay is impossible.
+
+A resync always completes: the snapshot is built first (retried with backoff
+while the database or Redis is away) and only then are ``resync`` and the
+snapshot sent together; if it cannot be built, the socket is closed with 1013
+(try again later) and the client reconnects. Never a ``resync`` left hanging."""
 
 from __future__ import annotations
 
@@ -11,13 +16,19 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..bus.redis_bus import AsyncBus, BusEvent, topic
+from ..bus.redis_bus import STALE, AsyncBus, BusEvent, topic
 from . import protocol
 
 log = logging.getLogger(__name__)
 
 SnapshotFn = Callable[[], Awaitable[dict[str, Any]]]
 _CLOSE = object()
+# Waits between attempts to build a snapshot; after the last one the socket is closed (1013).
+SNAPSHOT_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+class SnapshotUnavailable(Exception):
+    """The snapshot could not be built (database or Redis away) after every retry."""
 
 
 class Connection:
@@ -36,6 +47,8 @@ class Connection:
         self._resync_task: asyncio.Task[None] | None = None
         self.closing = False
         self.close_code: int | None = None
+        # For staff sockets: re-checks that the login or host link still holds (hub.py).
+        self.still_allowed: Callable[[], bool] | None = None
         self._close_reason = ""
         # Token bucket against message floods.
         self._rate = float(messages_per_second)
@@ -54,7 +67,7 @@ class Connection:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
-            log.info("slow consumer: closing socket (queue of %d full)", self._queue.maxsize)
+            log.warning("slow consumer: closing socket with 4408 (queue of %d full)", self._queue.maxsize)
             self.close(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with your last seq")
 
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
@@ -119,7 +132,9 @@ class Connection:
     # ── incoming events ─────────────────────────────────────────────────────
     def _on_event(self, event: BusEvent) -> None:
         if self._buffer is not None:
-            self._buffer.append(event)
+            if len(self._buffer) < self._queue.maxsize:
+                self._buffer.append(event)
+            # else: dropped; the gap it leaves after the snapshot asks for another one
         else:
             self._deliver(event)
 
@@ -131,13 +146,17 @@ class Connection:
             self.request_resync("gap")
             return
         self.last[event.channel] = event.seq
+        if event.data.get("type") == STALE:
+            self.request_resync("missed_events")  # a publish failed on this channel: rebuild from the database
+            return
         self.send(event.data)
 
     async def attach(
         self, channels: list[str], snapshot_fn: SnapshotFn, resume: object, reply: Callable[[str], dict[str, Any]]
     ) -> None:
         """Subscribe, then send ``reply(mode)`` and either replay what the client
-        missed (mode "replayed") or a resync notice and a snapshot ("snapshot")."""
+        missed (mode "replayed") or a resync notice and a snapshot ("snapshot").
+        Raises SnapshotUnavailable (nothing sent) if no snapshot could be built."""
         self.snapshot_fn = snapshot_fn
         self._buffer = []
         for ch in channels:
@@ -164,20 +183,39 @@ class Connection:
             # Replaying that much would overflow this socket's queue, cut it as a slow
             # consumer, and the client would come back to the same: a snapshot is smaller.
             mode, reason = "snapshot", "too_far_behind"
+        built = await self._build_snapshot() if mode == "snapshot" else None
         self.send(reply(mode))
-        if isinstance(resume, dict) and resume and mode == "snapshot":
-            self.send({"type": "resync", "payload": {"reason": reason}})
-        if mode == "snapshot":
-            await self._send_snapshot()
+        if built is not None:
+            if isinstance(resume, dict) and resume:
+                self.send({"type": "resync", "payload": {"reason": reason}})
+            self._send_built(built)
         else:
             for event in replayed:
                 self._deliver(event)
         self._flush_buffer()
 
-    async def _send_snapshot(self) -> None:
+    async def _build_snapshot(self) -> tuple[dict[str, int], dict[str, Any]]:
+        """Heads first, then the snapshot: events in between are buffered and
+        delivered after it (duplicates are harmless: versions decide)."""
         assert self.snapshot_fn is not None
-        heads = {ch: await self.bus.head(topic(self.event_id, ch)) for ch in self.channels}
-        snapshot = await self.snapshot_fn()
+        last_error: Exception | None = None
+        for delay in (0.0, *SNAPSHOT_RETRY_DELAYS):
+            if delay:
+                await asyncio.sleep(delay)
+            if self.closing:
+                break
+            try:
+                heads = {ch: await self.bus.head(topic(self.event_id, ch)) for ch in self.channels}
+                return heads, await self.snapshot_fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or Redis is away: retried, then the socket is closed
+                last_error = exc
+                log.warning("snapshot failed (%r); retrying in %.2fs", exc, delay or SNAPSHOT_RETRY_DELAYS[0])
+        raise SnapshotUnavailable(str(last_error))
+
+    def _send_built(self, built: tuple[dict[str, int], dict[str, Any]]) -> None:
+        heads, snapshot = built
         self.last = dict(heads)
         self.send({"type": "snapshot", "seq": heads, "payload": snapshot})
 
@@ -190,11 +228,17 @@ class Connection:
         if self.closing or self.snapshot_fn is None or (self._resync_task and not self._resync_task.done()):
             return
         self._buffer = []
-        self.send({"type": "resync", "payload": {"reason": reason}})
-        self._resync_task = asyncio.create_task(self._resync())
+        self._resync_task = asyncio.create_task(self._resync(reason), name="ws-resync")
 
-    async def _resync(self) -> None:
+    async def _resync(self, reason: str) -> None:
         try:
-            await self._send_snapshot()
-        finally:
-            self._flush_buffer()
+            built = await self._build_snapshot()
+        except SnapshotUnavailable as exc:
+            log.warning("resync impossible (%s): closing the socket so the client reconnects", exc)
+            self._buffer = None
+            self.close(protocol.CLOSE_TRY_AGAIN, "the server could not resync you: reconnect")
+            return
+        log.info("resync (%s): snapshot sent", reason)
+        self.send({"type": "resync", "payload": {"reason": reason}})
+        self._send_built(built)
+        self._flush_buffer()

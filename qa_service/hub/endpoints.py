@@ -14,8 +14,9 @@ from ..bus import channels
 from ..db.models import Studio
 from ..domain.errors import DomainError
 from ..services import accounts, questions, snapshots
+from ..services.context import OUTAGE_ERRORS
 from . import protocol
-from .connection import Connection
+from .connection import Connection, SnapshotUnavailable
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,16 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # hello gets the request id and sends its own reply (before the snapshot or replay).
 HelloHandler = Callable[[str | None, dict[str, Any]], Awaitable[None]]
 HELLO_TIMEOUT = 15.0
+RETRY_AFTER = 2  # seconds a client is told to wait when the database or Redis is away
+
+
+def unavailable(request_id: str | None) -> dict[str, Any]:
+    return protocol.error(
+        request_id,
+        "service.unavailable",
+        "the service cannot do that right now (database or message bus unreachable); try again shortly",
+        {"retry_after": RETRY_AFTER},
+    )
 
 
 def _hub(ws: WebSocket) -> Hub:
@@ -78,18 +89,42 @@ async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handle
             conn.send(protocol.error(exc.request_id or request_id, exc.code, exc.message, exc.details))
         except DomainError as exc:
             conn.send(protocol.error(request_id, exc.code, exc.message, exc.details))
-        except Exception:  # a bug or an outage must not kill the socket; it is logged in full
+        except SnapshotUnavailable as exc:  # hello could not be answered with a state: reconnect later
+            log.warning("hello without a snapshot (%s): closing with 1013", exc)
+            conn.send(unavailable(request_id))
+            conn.close(protocol.CLOSE_TRY_AGAIN, "try again shortly", flush=True)
+            return
+        except OUTAGE_ERRORS as exc:
+            log.warning("request %s failed: a dependency is away (%r)", request_id, exc)
+            conn.send(unavailable(request_id))
+        except Exception:  # a bug must not kill the socket; it is logged in full
             log.exception("request %s failed", request_id)
             conn.send(protocol.error(request_id, "server.error", "the server could not do that now; try again"))
 
 
-async def _run(ws: WebSocket, make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]]) -> None:
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    """Accept, then close with a documented code: a browser only sees the code of a
+    socket that was accepted (a refused handshake is just 1006, and it would retry for ever)."""
+    await ws.accept()
+    await ws.close(code, reason)
+
+
+async def _run(
+    ws: WebSocket,
+    make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]],
+    still_allowed: Callable[[], bool] | None = None,
+) -> None:
     hub = _hub(ws)
     try:
         event_id = await hub.event_id()
     except DomainError as exc:
         await ws.send_text(protocol.dumps(protocol.error(None, exc.code, exc.message)))
         await ws.close(1011)
+        return
+    except OUTAGE_ERRORS as exc:
+        log.warning("socket refused: database away (%r)", exc)
+        await ws.send_text(protocol.dumps(unavailable(None)))
+        await ws.close(protocol.CLOSE_TRY_AGAIN, "try again shortly")
         return
     conn = Connection(
         ws,
@@ -98,6 +133,7 @@ async def _run(ws: WebSocket, make: Callable[[Connection], tuple[HelloHandler, d
         queue_size=hub.settings.socket_queue_size,
         messages_per_second=hub.settings.messages_per_second,
     )
+    conn.still_allowed = still_allowed
     hub.connections.add(conn)
     conn.start()
     try:
@@ -168,16 +204,24 @@ async def viewer_socket(ws: WebSocket) -> None:
 
 
 # ── moderator ───────────────────────────────────────────────────────────────
+MODERATOR_ROLES = ("moderator", "admin")
+
+
 async def moderator_socket(ws: WebSocket) -> None:
     hub = _hub(ws)
-    user = await hub.run(accounts.get_user, hub.ctx, ws.session.get("uid"))
     if not same_origin(ws):
-        await ws.close(protocol.CLOSE_FORBIDDEN, "cross-origin socket refused")
+        await _refuse(ws, protocol.CLOSE_FORBIDDEN, "cross-origin socket refused")
         return
-    if user is None or user.role not in ("moderator", "admin"):
-        await ws.close(protocol.CLOSE_UNAUTHORIZED, "log in as a moderator first")
+    uid = ws.session.get("uid")
+    user = await hub.run(accounts.get_user, hub.ctx, uid)
+    if user is None or user.role not in MODERATOR_ROLES:
+        await _refuse(ws, protocol.CLOSE_UNAUTHORIZED, "log in as a moderator first")
         return
     await ws.accept()
+
+    def still_allowed() -> bool:
+        again = accounts.get_user(hub.ctx, uid)
+        return again is not None and again.role in MODERATOR_ROLES
 
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
@@ -196,7 +240,7 @@ async def moderator_socket(ws: WebSocket) -> None:
 
         return hello, {"snapshot": snapshot}
 
-    await _run(ws, make)
+    await _run(ws, make, still_allowed)
 
 
 # ── host ────────────────────────────────────────────────────────────────────
@@ -215,11 +259,16 @@ def studio_from_token(hub: Hub, token: str | None) -> Studio | None:
 
 async def host_socket(ws: WebSocket) -> None:
     hub = _hub(ws)
-    studio = await hub.run(studio_from_token, hub, ws.query_params.get("token"))
+    token = ws.query_params.get("token")
+    studio = await hub.run(studio_from_token, hub, token)
     if studio is None or studio.id is None:
-        await ws.close(protocol.CLOSE_UNAUTHORIZED, "this host link is invalid or was revoked")
+        await _refuse(ws, protocol.CLOSE_UNAUTHORIZED, "this host link is invalid or was revoked")
         return
     studio_id = studio.id
+
+    def still_allowed() -> bool:
+        return studio_from_token(hub, token) is not None
+
     actor = f"host:{studio.slug}"
     await ws.accept()
 
@@ -261,7 +310,7 @@ async def host_socket(ws: WebSocket) -> None:
             "host.skip": action("skip"),
         }
 
-    await _run(ws, make)
+    await _run(ws, make, still_allowed)
 
 
 def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str, Any] | None:

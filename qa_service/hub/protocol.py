@@ -24,6 +24,7 @@ CLOSE_SLOW_CONSUMER = 4408
 CLOSE_FLOOD = 4429
 CLOSE_HELLO_TIMEOUT = 4400
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013  # the server could not build a snapshot (database or Redis away): reconnect
 
 
 class ProtocolError(Exception):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -17,6 +18,16 @@ from ..db.engine import session as new_session
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Errors that mean "a service we depend on is away", not "this request is wrong":
+# callers answer service.unavailable with a retry hint, never server.error.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.RedisError,
+    OSError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
 
 
 @dataclass
@@ -53,12 +64,22 @@ class Context:
         with new_session(self.engine) as db:
             yield db, outbox
             db.commit()
-        try:
-            for event_id, channel, type_, payload in outbox.items:
+        # Committed is committed: the change stands whatever happens below. Each
+        # publish and each hook is tried on its own, so one failure skips nothing
+        # else; a failed publish marks its channel stale (announced when Redis is
+        # back: its clients resync), a failed enqueue is found by a worker sweep.
+        errors: list[Exception] = []
+        for event_id, channel, type_, payload in outbox.items:
+            try:
                 self.publisher.publish(event_id, channel, type_, payload)
-            for hook in outbox.after_commit:
+            except (redis.RedisError, OSError) as exc:
+                errors.append(exc)
+        if errors:
+            log.warning(
+                "change committed but %d event(s) not published (%s); clients will resync", len(errors), errors[-1]
+            )
+        for hook in outbox.after_commit:
+            try:
                 hook()
-        except (redis.RedisError, OSError) as exc:
-            # Committed is committed: the change stands. Live clients catch up on
-            # their next snapshot; workers sweep up untranslated questions at start.
-            log.warning("change committed but not announced (%s)", exc)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("after-commit step failed (%s); it is retried by a sweep", exc)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from qa_service.security import Signer
 
@@ -95,34 +97,46 @@ def test_host_from_another_studio_hears_nothing_of_this_one(server, settings, sa
         assert not [e for e in cairo.events if e["channel"] != "schedule"]
 
 
-def test_sockets_refuse_strangers(server, settings, sample, moderator) -> None:
-    with pytest.raises(InvalidStatus):
-        with ws_client(f"{server.ws_base}/ws/moderator"):
-            pass
-    with pytest.raises(InvalidStatus):
-        with ws_client(f"{server.ws_base}/ws/host?token=forged"):
-            pass
+def closed_with(url: str, **kwargs: Any) -> tuple[int, list[str]]:
+    """Open a socket, read until the server closes it: (close code, frames received)."""
+    frames: list[str] = []
+    with connect(url, open_timeout=10 * SECOND, **kwargs) as ws:
+        try:
+            while True:
+                frames.append(str(ws.recv(timeout=10 * SECOND)))
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None, "closed without a close frame"
+            return exc.rcvd.code, frames
+
+
+def test_sockets_refuse_strangers_with_documented_close_codes(server, settings, sample, moderator) -> None:
+    # Accepted, then closed with the code: a browser sees 4401/4403 (not 1006) and stops retrying.
+    assert closed_with(f"{server.ws_base}/ws/moderator") == (4401, [])
+    assert closed_with(f"{server.ws_base}/ws/host?token=forged") == (4401, [])
     # Cookie-authenticated sockets refuse other origins (cross-site websocket hijacking).
-    with pytest.raises(InvalidStatus):
-        with ws_client(
-            f"{server.ws_base}/ws/moderator",
-            additional_headers={"Cookie": cookie_header(moderator)},
-            origin="http://evil.example",  # type: ignore[arg-type]
-        ):
-            pass
+    code, frames = closed_with(
+        f"{server.ws_base}/ws/moderator",
+        additional_headers={"Cookie": cookie_header(moderator)},
+        origin="http://evil.example",  # type: ignore[arg-type]
+    )
+    assert (code, frames) == (4403, [])
 
 
-def test_revoked_host_link_stops_opening(server, settings, sample) -> None:
+def test_revoked_host_link_closes_open_sockets_and_stops_opening(server, settings, sample) -> None:
     from qa_service.cli import host_links
 
     studio = sample["studios"]["moscow"]
     old = host_url(server, settings, studio)
     with ws_client(old) as host:
         assert host.request("hello")["ok"]
-    links = dict(host_links(settings, server.base, revoke="moscow"))
-    with pytest.raises(InvalidStatus):
-        with ws_client(old):
-            pass
+        links = dict(host_links(settings, server.base, revoke="moscow"))
+        # The open display loses its socket within seconds (access is re-checked, not only at connect).
+        with pytest.raises(ConnectionClosed) as closed:
+            deadline = time.monotonic() + 15 * SECOND
+            while time.monotonic() < deadline:
+                host.pump(0.2)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert closed_with(old)[0] == 4401
     new_token = links["moscow"].rsplit("/", 1)[1]
     with ws_client(f"{server.ws_base}/ws/host?token={new_token}") as host:
         assert host.request("hello")["ok"]
