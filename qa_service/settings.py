@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     socket_queue_size: int = Field(default=256, ge=8)  # outgoing messages per socket
     history_size: int = Field(default=2000, ge=10)  # events kept per channel for replay
     schedule_tick_seconds: float = Field(default=5.0, gt=0)
+    # recovery
+    bus_heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)  # a silent bus is dead after 3 of these
+    access_recheck_seconds: float = Field(default=3.0, gt=0, le=300)  # revoked links / disabled staff lose sockets
+    db_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # connect and statement timeout (PostgreSQL)
+    redis_timeout_seconds: float = Field(default=5.0, gt=0, le=300)  # connect and command timeout
     # translation workers
     translation_queue: str = Field(default="translate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     argos_dir: Path | None = None  # default: data_dir/argos (packages, caches; nothing in ~)
@@ -51,6 +56,9 @@ class Settings(BaseSettings):
         "auto", "default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float32", "bfloat16"
     ] = "auto"
     translate_job_timeout: int = Field(default=60, ge=1)
+    translate_max_attempts: int = Field(default=4, ge=1, le=20)  # per question, across jobs and workers
+    worker_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)  # re-queue what nobody works on
+    worker_lease_seconds: float = Field(default=10.0, ge=1, le=600)  # a killed worker's questions free up after
     detect_min_chars: int = Field(default=20, ge=1)
     worker_job_delay: float = Field(default=0.0, ge=0)  # fault injection for tests only
     session_max_age: int = Field(default=12 * 3600, ge=60)
