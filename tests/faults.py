@@ -88,7 +88,9 @@ class RedisServer:
 
 class TcpProxy:
     """Forwards 127.0.0.1:port to a target; ``cut()`` drops every connection and
-    refuses new ones (a database gone away), ``restore()`` lets them through again."""
+    refuses new ones (a database gone away), ``restore()`` lets them through again;
+    ``freeze()`` keeps every connection open but carries nothing (a half-open link,
+    a black-holed route) until ``thaw()``."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -97,6 +99,8 @@ class TcpProxy:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._open = True
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def start(self) -> TcpProxy:
@@ -111,6 +115,7 @@ class TcpProxy:
         if not self._open:
             writer.close()
             return
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -121,6 +126,7 @@ class TcpProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             except (OSError, asyncio.IncompleteReadError):
@@ -143,12 +149,29 @@ class TcpProxy:
     def restore(self) -> None:
         self._loop.call_soon_threadsafe(lambda: setattr(self, "_open", True))
 
+    def freeze(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def thaw(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
+
     def stop(self) -> None:
+        self.thaw()
         self.cut()
-        if self._server:
-            self._loop.call_soon_threadsafe(self._server.close)
+
+        async def shutdown() -> None:
+            if self._server:
+                self._server.close()
+            await asyncio.sleep(0.1)
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
 
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
