@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,8 @@ from qa_service.db.models import Question
 from qa_service.security import Signer
 
 from .conftest import shot
+
+LOCALES = Path(__file__).resolve().parents[2] / "viewer_ui" / "static" / "locales"
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 PHONE = {"width": 390, "height": 844}
@@ -148,3 +152,47 @@ def test_viewer_text_never_runs_as_markup(server, settings, ctx, sample, moderat
     for p in (page, host):
         assert p.evaluate("window.pwned") is None
         assert p.locator("#next img, #mine img").count() == 0
+
+
+@pytest.mark.parametrize("locale", ["en-US", "ar-EG", "zh-CN"])
+def test_a_question_refused_while_the_server_recovers_is_kept_and_sent_again(
+    server, ctx, sample, new_page, locale: str
+) -> None:
+    """The server answers service.unavailable (database or Redis away): the page keeps the
+    question, says so, and sends it again after retry_after; it is stored once. The reply
+    is rewritten in the browser's own socket (Playwright routes the websocket), as the
+    server-side behaviour is drilled in tests/test_fault_hub.py."""
+    refused: list[str] = []
+
+    def route(ws: Any) -> None:
+        server_ws = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            msg = json.loads(message)
+            if msg.get("type") == "reply" and msg.get("ok") and "question" in msg.get("payload", {}) and not refused:
+                refused.append(msg["id"])
+                error = {"code": "service.unavailable", "message": "try again shortly", "details": {"retry_after": 1}}
+                ws.send(json.dumps({"type": "reply", "id": msg["id"], "ok": False, "error": error}))
+                return
+            ws.send(message)
+
+        server_ws.on_message(from_server)
+        ws.on_message(lambda message: server_ws.send(message))
+
+    lang = locale.split("-")[0]
+    messages = json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
+    page = new_page(locale=locale, viewport=PHONE)
+    page.route_web_socket(re.compile(r".*/ws/viewer$"), route)
+    page.goto(server.base + "/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    text = f"Thank you for the talk! ({lang})"
+    page.fill("#q-text", text)
+    page.click("#send")
+    expect(page.locator("#form-error")).to_have_text(messages["retrying_soon"])
+    shot(page, f"viewer-kept-while-server-recovers-{lang}")
+    expect(page.locator("#mine li").first).to_have_attribute("data-status", "received", timeout=20_000)
+    expect(page.locator("#form-error")).to_be_hidden()
+    expect(page.locator("#mine li")).to_have_count(1)
+    assert refused, "the reply was never rewritten: the test did not exercise the refusal"
+    assert len(questions_with(ctx, text)) == 1  # the first attempt was stored; the resend found it
+    assert page.evaluate("JSON.parse(localStorage.getItem('qa.outbox'))") == []

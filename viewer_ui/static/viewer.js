@@ -139,9 +139,19 @@ async function flush() {
   state.flushing = true;
   try {
     for (const item of [...state.outbox]) {
-      try { await sendOne(item); }
+      try {
+        await sendOne(item);
+        if ($("form-error").textContent === t("retrying_soon")) showError(null);
+      }
       catch (err) {
         if (!err.code) break;              // connection lost: keep it for the next reconnect
+        if (err.code === "service.unavailable") {  // the server is recovering: keep it, try again soon
+          const wait = ((err.details && err.details.retry_after) || 2) * 1000;
+          setTimeout(flush, wait + Math.random() * 1000);
+          $("form-error").textContent = t("retrying_soon");
+          $("form-error").hidden = false;
+          break;
+        }
         state.outbox = state.outbox.filter((x) => x.client_id !== item.client_id);
         store.set("qa.outbox", state.outbox);
         showError(err);
