@@ -286,11 +286,17 @@ async def host_socket(ws: WebSocket) -> None:
         async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
             return await hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id)
 
+        async def check_link() -> None:
+            """Actions change what goes on air: the link is checked at each one, not only at connect."""
+            if not await hub.run(still_allowed):  # the access re-check closes the socket (4401) shortly
+                raise DomainError("host.link_revoked", "this host link was revoked: ask for a new one")
+
         def action(name: str) -> Handler:
             async def run(payload: dict[str, Any]) -> dict[str, Any]:
                 qid = payload.get("question_id")
                 if not isinstance(qid, int):
                     raise DomainError("question.invalid", "question_id must be an integer")
+                await check_link()
                 version = payload.get("version")
                 q = await hub.run(_host_action, hub, conn.event_id, studio_id, qid, name, actor, version)
                 return {"question": q}
@@ -299,6 +305,7 @@ async def host_socket(ws: WebSocket) -> None:
 
         async def next_question(payload: dict[str, Any]) -> dict[str, Any]:
             """Put the first queued question on air (the current one becomes answered)."""
+            await check_link()
             q = await hub.run(_host_next, hub, conn.event_id, studio_id, actor)
             return {"question": q}
 

@@ -164,3 +164,24 @@ def test_host_controls_move_the_queue_and_reach_viewer_and_moderators(server, se
         assert skip["ok"] and skip["payload"]["question"]["status"] == "queued"
         wrong = host.request("host.answer", {"question_id": b["id"]})
         assert wrong["error"]["code"] == "question.illegal_transition"
+
+
+def test_a_revoked_host_link_cannot_act_even_before_its_socket_is_closed(
+    settings_factory, event_id, sample, moderator_factory
+) -> None:
+    from qa_service.app import create_app
+    from qa_service.cli import host_links
+
+    from ..support import ThreadServer, free_port
+
+    settings = settings_factory(access_recheck_seconds=300)  # the periodic re-check will not come first
+    srv = ThreadServer(create_app(settings), free_port()).start()
+    try:
+        studio = sample["studios"]["moscow"]
+        with ws_client(host_url(srv, settings, studio)) as host:
+            assert host.request("hello")["ok"]
+            host_links(settings, srv.base, revoke="moscow")
+            reply = host.request("host.next")
+            assert reply["ok"] is False and reply["error"]["code"] == "host.link_revoked"
+    finally:
+        srv.stop()
