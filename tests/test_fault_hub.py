@@ -80,6 +80,11 @@ def test_hub_killed_under_load_loses_nothing_and_doubles_nothing(settings, ctx, 
             "database": db_url.split(":", 1)[0],
             "acknowledged": len(acked),
             "acknowledged_after_kill": sum(1 for x in askers for t in x.ack_times if t > killed_at),
+            # Every asker's first acknowledgement after the kill: how long its viewer was cut off.
+            "askers_back_seconds": sorted(
+                round(min((t for t in x.ack_times if t > killed_at), default=float("inf")) - killed_at, 2)
+                for x in askers
+            ),
             "lost": sum(1 for qid in acked.values() if qid not in truth),
             "doubled": len(rows) - len({(q.viewer_id, q.client_id) for q in rows}),
             "unacknowledged_at_stop": sum(len(x.unacked) for x in askers),
