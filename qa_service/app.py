@@ -127,7 +127,16 @@ def create_app(settings: Settings) -> Starlette:
             read_engine=read_engine,
         )
         ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis))
-        aredis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=rto, socket_timeout=rto)
+        # A blocking pool: in a reconnect storm requests wait for a free connection
+        # (up to the timeout) instead of failing with MaxConnectionsError.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=rto,
+            socket_connect_timeout=rto,
+            socket_timeout=rto,
+        )
+        aredis = aioredis.Redis(connection_pool=pool)
         hub = Hub(settings, ctx, aredis)
         await hub.start()
         app.state.hub = hub
@@ -137,6 +146,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await hub.stop()
             await aredis.aclose()
+            await pool.aclose()
             sync_redis.close()
             engine.dispose()
             read_engine.dispose()

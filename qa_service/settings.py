@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     access_recheck_seconds: float = Field(default=3.0, gt=0, le=300)  # revoked links / disabled staff lose sockets
     db_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # connect and statement timeout (PostgreSQL)
     redis_timeout_seconds: float = Field(default=5.0, gt=0, le=300)  # connect and command timeout
+    redis_max_connections: int = Field(default=100, ge=2, le=10_000)  # per hub; beyond it requests wait
     # translation workers
     translation_queue: str = Field(default="translate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     argos_dir: Path | None = None  # default: data_dir/argos (packages, caches; nothing in ~)
