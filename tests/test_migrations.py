@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -21,3 +25,43 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def _alembic(url: str) -> Any:
+    from alembic.config import Config
+
+    from qa_service.db.engine import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine_url"] = url
+    return cfg
+
+
+def test_0004_keeps_the_newest_on_air_question_and_downgrades(
+    db_url: str, ctx: Any, event_id: int, sample: Any
+) -> None:
+    """A studio the old race left with several questions on air keeps the one that went
+    on air last (the others become answered); then the index holds. And back down again."""
+    from alembic import command
+
+    from .services.support import ask
+
+    speaker = sample["speakers"]["moscow"][0].id
+    ids = [ask(ctx, event_id, speaker, f"Question {i}?") for i in range(3)]
+    cfg = _alembic(db_url)
+    command.downgrade(cfg, "0003")
+    with ctx.engine.begin() as conn:
+        for minute, qid in zip((3, 7, 5), ids, strict=True):
+            conn.execute(
+                sa.text("UPDATE question SET status = 'on_air', updated_at = :at WHERE id = :id"),
+                {"at": datetime(2030, 1, 7, 9, minute), "id": qid},
+            )
+    command.upgrade(cfg, "head")
+    with ctx.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, status FROM question")).all())
+        versions = dict(conn.execute(sa.text("SELECT id, version FROM question")).all())
+    assert rows == {ids[0]: "answered", ids[1]: "on_air", ids[2]: "answered"}
+    assert versions == {ids[0]: 2, ids[1]: 1, ids[2]: 2}
+    command.downgrade(cfg, "0003")
+    command.upgrade(cfg, "head")

@@ -6,6 +6,7 @@ const OPEN = new Set(["pending", "approved", "queued", "on_air"]);
 const state = {
   csrf: null, user: null, schedule: null, translation: null,
   questions: new Map(), selected: null, checked: new Set(), editing: null, queueStudio: null,
+  queueVersions: {},  // studio id -> version of the newest queue.order applied
 };
 let live = null;
 
@@ -67,6 +68,7 @@ async function start() {
   live = new LiveSocket("/ws/moderator", {
     onSnapshot: (snap) => {
       state.schedule = snap.schedule; state.translation = snap.translation;
+      state.queueVersions = Object.assign({}, snap.queue_versions);
       state.questions = new Map(snap.questions.map((q) => [q.id, q]));
       fillFilters();
       render();
@@ -75,8 +77,7 @@ async function start() {
       if (ev.type === "question.created" || ev.type === "question.updated") upsert(ev.payload);
       else if (ev.type === "queue.order") applyOrder(ev.payload);
       else if (ev.type === "segment.updated" && state.schedule) {
-        state.schedule.segments = state.schedule.segments.map((g) => (g.id === ev.payload.id ? ev.payload : g));
-        renderSegments();
+        if (applySegment(state.schedule, ev.payload)) renderSegments();
       }
       scheduleRender();
     },
@@ -98,7 +99,12 @@ $("logout-btn").addEventListener("click", async () => { await api("POST", "/api/
 
 // ── data ───────────────────────────────────────────────────────────────────
 function upsert(q) { state.questions.set(q.id, newer(state.questions.get(q.id), q)); }
-function applyOrder({ order }) {
+// A queue.order event (or the reply to our own move, which has no version: the event follows).
+function applyOrder({ studio_id, order, version }) {
+  if (version !== undefined) {
+    if (!fresher(state.queueVersions[studio_id], version)) return;   // an older order arrived late
+    state.queueVersions[studio_id] = version;
+  }
   order.forEach((id, i) => { const q = state.questions.get(id); if (q) q.queue_position = i + 1; });
 }
 const speakerById = (id) => state.schedule?.speakers.find((s) => s.id === id);

@@ -4,7 +4,7 @@
 const token = decodeURIComponent(location.pathname.split("/")[2] || "");
 const overlay = new URLSearchParams(location.search).get("overlay") === "1";
 const $ = (id) => document.getElementById(id);
-const state = { studio: null, schedule: null, questions: new Map(), order: [] };
+const state = { studio: null, schedule: null, questions: new Map(), order: [], queueVersion: null };
 const VISIBLE = new Set(["queued", "on_air"]);
 
 if (overlay) { document.body.classList.add("overlay-mode"); $("overlay").hidden = false; }
@@ -86,6 +86,7 @@ const live = new LiveSocket(`/ws/host?token=${encodeURIComponent(token)}`, {
     state.schedule = snap.schedule;
     state.questions = new Map();
     state.order = [];
+    state.queueVersion = snap.queue_version;
     for (const q of snap.questions) apply(q);
     const banner = $("test-model");
     banner.hidden = !(snap.translation && snap.translation.test_model);
@@ -97,10 +98,11 @@ const live = new LiveSocket(`/ws/host?token=${encodeURIComponent(token)}`, {
   onEvent: (ev) => {
     if (ev.type === "queue.upsert") apply(ev.payload);
     else if (ev.type === "queue.remove") state.questions.delete(ev.payload.id);
-    else if (ev.type === "queue.order") state.order = ev.payload.order;
-    else if (ev.type === "segment.updated" && state.schedule) {
-      state.schedule.segments = state.schedule.segments.map((g) => (g.id === ev.payload.id ? ev.payload : g));
+    else if (ev.type === "queue.order" && fresher(state.queueVersion, ev.payload.version)) {
+      state.order = ev.payload.order;
+      state.queueVersion = ev.payload.version;
     }
+    else if (ev.type === "segment.updated" && state.schedule) applySegment(state.schedule, ev.payload);
     if (!renderQueued) { renderQueued = true; setTimeout(() => { renderQueued = false; render(); }, 0); }
   },
   onState: (s) => { $("conn").textContent = s; $("conn").className = `conn ${s}`; $("conn").dataset.state = s; },

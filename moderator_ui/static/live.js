@@ -112,3 +112,17 @@ function el(tag, attrs, ...children) {
 function newer(current, incoming) {
   return !current || incoming.version >= current.version ? incoming : current;
 }
+
+// Full-state events (queue.order, segment.updated) carry a version; two of them may
+// reach us in either order, so apply one only if it is strictly newer than what we hold.
+function fresher(held, incoming) {
+  return typeof held !== "number" || (typeof incoming === "number" && incoming > held);
+}
+
+// Apply a segment.updated to a schedule; returns whether it changed anything.
+function applySegment(schedule, seg) {
+  const i = schedule.segments.findIndex((g) => g.id === seg.id);
+  if (i < 0 || !fresher(schedule.segments[i].version, seg.version)) return false;
+  schedule.segments[i] = seg;
+  return true;
+}

@@ -46,7 +46,7 @@ async def question_action(request: Request) -> JSONResponse:
     responses:
       200: the question (moderator view)
       400: question.illegal_transition, question.reason_required
-      409: question.stale_version
+      409: question.stale_version, studio.on_air_taken
     """
     hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
@@ -67,7 +67,10 @@ async def question_action(request: Request) -> JSONResponse:
 async def undo(request: Request) -> JSONResponse:
     """
     summary: Undo the last life-cycle action on a question
-    description: Body {version}. Refused (409 undo.stale) if the question changed since.
+    description: >
+      Body {version}. Refused (409 undo.stale) if the question changed since, (409 undo.illegal)
+      if the life cycle does not allow going back, (409 studio.on_air_taken) if it would put a
+      question on air while another one is.
     responses:
       200: the question (moderator view)
     """
@@ -152,22 +155,30 @@ async def star(request: Request) -> JSONResponse:
 async def reorder_queue(request: Request) -> JSONResponse:
     """
     summary: Set a studio's queue order
-    description: Body {order:[question ids]} naming every queued question once, or {question_id, index} to move one.
+    description: >
+      Body {order:[question ids]} naming every queued question once, or {question_id, index} to
+      move one; optional {version}: the studio's queue version you saw (a stale one is refused).
     responses:
       200: {order}
       400: queue.mismatch, queue.not_in_queue
+      409: queue.stale_version
     """
     user = await staff(request, *MODERATORS)
     hub = hub_of(request)
     data = await json_body(request)
     studio_id = path_int(request, "studio_id")
     event_id = await hub.event_id()
+    version = int_field(data, "version", required=False)
     if "order" in data:
-        order = await hub.run(questions.reorder, hub.ctx, event_id, studio_id, data["order"], user.username)
+        order = await hub.run(
+            questions.reorder, hub.ctx, event_id, studio_id, data["order"], user.username, expected_version=version
+        )
     else:
         qid, index = int_field(data, "question_id"), int_field(data, "index")
         assert qid is not None and index is not None
-        order = await hub.run(questions.move, hub.ctx, event_id, studio_id, qid, index, user.username)
+        order = await hub.run(
+            questions.move, hub.ctx, event_id, studio_id, qid, index, user.username, expected_version=version
+        )
     return JSONResponse({"studio_id": studio_id, "order": order})
 
 

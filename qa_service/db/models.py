@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from pydantic import NaiveDatetime
 from sqlmodel import JSON, Column, Field, SQLModel
 
+ON_AIR_INDEX = "uq_question_one_on_air_per_studio"
+
 
 def utcnow() -> datetime:
     """Naive UTC: stored the same way by SQLite and PostgreSQL."""
@@ -32,6 +34,9 @@ class Studio(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     host_languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     host_token_version: int = 1  # bump to revoke every host link of the studio
+    # Bumped, under this row's lock, with every change of the studio's queue or on-air
+    # question; queue.order events carry it so clients drop an older order.
+    queue_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     __table_args__ = (sa.UniqueConstraint("event_id", "slug"),)
 
@@ -45,6 +50,7 @@ class Segment(SQLModel, table=True):
     ends_at: NaiveDatetime
     status: str = Field(default="upcoming", max_length=16)  # upcoming | live | ended
     status_manual: bool = False  # a moderator set the status: the clock leaves it alone
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # bumped with every change
 
 
 class Speaker(SQLModel, table=True):
@@ -80,7 +86,17 @@ class Question(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=utcnow)
     updated_at: NaiveDatetime = Field(default_factory=utcnow)
 
-    __table_args__ = (sa.UniqueConstraint("viewer_id", "client_id", name="uq_question_viewer_client"),)
+    __table_args__ = (
+        sa.UniqueConstraint("viewer_id", "client_id", name="uq_question_viewer_client"),
+        # At most one question on air per studio, whatever the code above the database does.
+        sa.Index(
+            ON_AIR_INDEX,
+            "studio_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'on_air'"),
+            postgresql_where=sa.text("status = 'on_air'"),
+        ),
+    )
 
 
 class Translation(SQLModel, table=True):

@@ -8,6 +8,10 @@
 
 reject and merge are allowed from pending, approved and queued.  Every change
 bumps the version; an action naming a stale version is refused.
+
+Undo restores the status a question had before its last request, but only along
+these arrows (backwards, or forwards again when an undo is undone), and never
+puts a question on air while another question of its studio is on air.
 """
 
 from __future__ import annotations
@@ -68,11 +72,12 @@ class QuestionState:
     merged_into: int | None = None
 
 
-def check_version(current: int, expected: int | None) -> None:
+def check_version(current: int, expected: int | None, *, subject: str = "question") -> None:
+    """Optimistic concurrency: a writer naming a version other than the current one loses."""
     if expected is not None and expected != current:
         raise Conflict(
-            "question.stale_version",
-            f"the question changed meanwhile (version {current}, you had {expected}); reload it",
+            f"{subject}.stale_version",
+            f"the {subject} changed meanwhile (version {current}, you had {expected}); reload it",
             current_version=current,
         )
 
@@ -105,6 +110,39 @@ def transition(
             raise DomainError("question.merge_target_required", "name the question to merge into")
         return replace(state, status=target, version=state.version + 1, merged_into=merged_into)
     return replace(state, status=target, version=state.version + 1, reject_reason=None)
+
+
+def _undo_moves() -> frozenset[tuple[Status, Status]]:
+    """(current, restored) pairs an undo may produce: one request backwards (an
+    action, or approve with enqueue) or, when an undo is undone, forwards again."""
+    forward = {(s, target) for froms, target in TRANSITIONS.values() for s in froms}
+    forward.add((Status.pending, Status.queued))  # approve + enqueue, one request
+    return frozenset(forward | {(b, a) for a, b in forward})
+
+
+UNDO_MOVES = _undo_moves()
+
+
+def undo(
+    state: QuestionState, earlier: QuestionState, *, expected_version: int | None, on_air_elsewhere: int | None
+) -> QuestionState:
+    """Return ``state`` restored to ``earlier`` (its status, reject reason and merge
+    target), or raise. ``on_air_elsewhere``: another question on air in the studio."""
+    check_version(state.version, expected_version)
+    if (state.status, earlier.status) not in UNDO_MOVES:
+        raise Conflict(
+            "undo.illegal",
+            f"undo cannot make a question that is {state.status.value} {earlier.status.value} again",
+            status=state.status.value,
+            restore=earlier.status.value,
+        )
+    if earlier.status is Status.on_air and on_air_elsewhere is not None:
+        raise Conflict(
+            "studio.on_air_taken",
+            f"question {on_air_elsewhere} is on air in this studio now; answer or skip it first",
+            on_air=on_air_elsewhere,
+        )
+    return replace(earlier, version=state.version + 1)
 
 
 def bump(state: QuestionState, *, expected_version: int | None) -> QuestionState:

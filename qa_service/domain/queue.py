@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from .errors import DomainError
+from .lifecycle import check_version as _check_version
+
+
+def check_version(current: int, expected: int | None) -> None:
+    """A queue change naming another queue version than the studio's loses (queue.stale_version)."""
+    _check_version(current, expected, subject="queue")
 
 
 def move(order: list[int], question_id: int, new_index: int) -> list[int]:

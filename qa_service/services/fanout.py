@@ -28,7 +28,9 @@ def question_changed(
         outbox.add(q.event_id, channels.studio(q.studio_id), "queue.remove", {"id": q.id})
 
 
-def queue_order(outbox: Outbox, event_id: int, studio_id: int, order: list[int]) -> None:
-    payload = {"studio_id": studio_id, "order": order}
+def queue_order(outbox: Outbox, event_id: int, studio_id: int, order: list[int], version: int) -> None:
+    """The full order of a studio's queue; ``version`` (the studio's queue_version)
+    lets a client drop an order older than the one it holds."""
+    payload = {"studio_id": studio_id, "order": order, "version": version}
     outbox.add(event_id, channels.studio(studio_id), "queue.order", payload)
     outbox.add(event_id, channels.MODERATION, "queue.order", payload)

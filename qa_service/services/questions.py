@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +13,22 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ..bus import channels
-from ..db.models import Ban, Event, ModerationAction, Question, Segment, Speaker, Translation, utcnow
+from ..db.models import (
+    ON_AIR_INDEX,
+    Ban,
+    Event,
+    ModerationAction,
+    Question,
+    Segment,
+    Speaker,
+    Studio,
+    Translation,
+    utcnow,
+)
+from ..domain import lifecycle
 from ..domain import queue as queue_rules
 from ..domain.errors import Conflict, DomainError, NotFound
-from ..domain.lifecycle import Action, QuestionState, Status, bump, check_version, transition
+from ..domain.lifecycle import Action, QuestionState, Status, bump, transition
 from ..domain.validation import clean_client_id, clean_country, clean_language, clean_text
 from . import fanout
 from .context import Context, Outbox
@@ -135,14 +149,71 @@ def _audit(db: Session, q: Question, actor: str, action: str, before: dict[str, 
     )
 
 
-def queued_in(db: Session, studio_id: int, *, lock: bool = False) -> list[Question]:
-    """A studio's queued questions in on-air order (row-locked with ``lock``)."""
-    stmt = (
-        select(Question)
-        .where(Question.studio_id == studio_id, Question.status == Status.queued.value)
-        .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
+@contextmanager
+def _studio_transaction(ctx: Context) -> Iterator[tuple[Session, Outbox]]:
+    """A transaction that changes a studio's queue or on-air question. Run
+    ``lock_studio`` first in it; should a second question still reach the air
+    (a writer that skipped the lock), the database refuses it: a Conflict, not a 500."""
+    try:
+        with ctx.transaction() as (db, outbox):
+            yield db, outbox
+    except sa.exc.IntegrityError as exc:
+        # PostgreSQL names the index; SQLite names its column (no other unique index has it).
+        if ON_AIR_INDEX not in str(exc.orig) and "question.studio_id" not in str(exc.orig):
+            raise
+        raise Conflict("studio.on_air_taken", "another question went on air in this studio meanwhile; reload") from None
+
+
+def lock_studio(db: Session, event_id: int, studio_id: int) -> Studio:
+    """Lock a studio of this event until commit: its queue and on-air changes run one
+    at a time (PostgreSQL: SELECT ... FOR NO KEY UPDATE, which questions being asked
+    into the studio do not wait for; SQLite: BEGIN IMMEDIATE already has the write
+    lock). Take it before any question lock, always in this order."""
+    studio = db.exec(
+        select(Studio)
+        .where(Studio.id == studio_id, Studio.event_id == event_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).first()
+    if studio is None:
+        raise NotFound("studio.unknown", f"there is no studio {studio_id}")
+    return studio
+
+
+def _studio_of(db: Session, event_id: int, question_id: int) -> int:
+    """The studio of a question (it never changes, so no lock is needed to read it)."""
+    studio_id = db.exec(
+        select(Question.studio_id).where(Question.id == question_id, Question.event_id == event_id)
+    ).first()
+    if studio_id is None:
+        raise NotFound("question.unknown", f"there is no question {question_id}")
+    return studio_id
+
+
+def queued_in(db: Session, studio_id: int) -> list[Question]:
+    """A studio's queued questions in on-air order."""
+    return list(
+        db.exec(
+            select(Question)
+            .where(Question.studio_id == studio_id, Question.status == Status.queued.value)
+            .order_by(Question.queue_position, Question.id)  # type: ignore[arg-type]
+        )
     )
-    return list(db.exec(stmt.with_for_update() if lock else stmt))
+
+
+def _on_air_in(db: Session, studio_id: int) -> list[Question]:
+    return list(
+        db.exec(
+            select(Question)
+            .where(Question.studio_id == studio_id, Question.status == Status.on_air.value)
+            .with_for_update()
+        )
+    )
+
+
+def _in_queue(status: str | None) -> bool:
+    """Part of a studio's running order: queued, or on air."""
+    return status in (Status.queued.value, Status.on_air.value)
 
 
 def _to_tail(db: Session, q: Question) -> None:
@@ -155,8 +226,22 @@ def _to_tail(db: Session, q: Question) -> None:
     q.queue_position = (tail or 0) + 1
 
 
-def _announce_order(db: Session, outbox: Outbox, event_id: int, studio_id: int) -> None:
-    fanout.queue_order(outbox, event_id, studio_id, [x.id for x in queued_in(db, studio_id) if x.id])
+def _place(db: Session, q: Question, old: str) -> None:
+    """Keep ``queue_position`` in step with a status change: a question that just became
+    queued goes to the tail; one that is neither queued nor on air has none."""
+    if q.status == Status.queued.value and old != Status.queued.value:
+        _to_tail(db, q)
+    elif not _in_queue(q.status):
+        q.queue_position = None
+
+
+def _announce_order(db: Session, outbox: Outbox, studio: Studio) -> None:
+    """Bump the locked studio's queue version and announce its order with it."""
+    assert studio.id is not None
+    studio.queue_version += 1
+    db.add(studio)
+    order = [x.id for x in queued_in(db, studio.id) if x.id]
+    fanout.queue_order(outbox, studio.event_id, studio.id, order, studio.queue_version)
 
 
 def _apply(
@@ -176,10 +261,7 @@ def _apply(
     new = transition(_state(q), action, expected_version=expected_version, reason=reason, merged_into=merged_into)
     q.status, q.version = new.status.value, new.version
     q.reject_reason, q.merged_into_id = new.reject_reason, new.merged_into
-    if new.status is Status.queued and old != Status.queued.value:
-        _to_tail(db, q)
-    elif new.status is not Status.queued and new.status is not Status.on_air:
-        q.queue_position = None
+    _place(db, q, old)
     q.updated_at = utcnow()
     db.add(q)
     db.flush()
@@ -199,24 +281,22 @@ def moderate(
     merged_into: int | None = None,
     enqueue: bool = True,
 ) -> dict[str, Any]:
-    """Apply one life-cycle action. ``approve`` also queues unless ``enqueue`` is false.
-    ``on_air`` marks the studio's current on-air question answered."""
+    """Apply one life-cycle action under the studio's lock. ``approve`` also queues
+    unless ``enqueue`` is false. ``on_air`` marks the studio's current on-air question
+    answered. A change to the studio's queue or on-air question bumps its queue version."""
     try:
         act = Action(action)
     except ValueError:
         raise DomainError("action.unknown", f"unknown action {action!r}") from None
     batch = uuid.uuid4().hex
-    with ctx.transaction() as (db, outbox):
+    with _studio_transaction(ctx) as (db, outbox):
+        studio = lock_studio(db, event_id, _studio_of(db, event_id, question_id))
         q = _load(db, event_id, question_id)
+        old = q.status
         if act is Action.merge:
             _check_merge_target(db, event_id, q, merged_into)
         if act is Action.on_air:
-            current = db.exec(
-                select(Question)
-                .where(Question.studio_id == q.studio_id, Question.status == Status.on_air.value)
-                .with_for_update()
-            ).all()
-            for other in current:
+            for other in _on_air_in(db, q.studio_id):
                 _apply(db, outbox, other, Action.answer, actor, expected_version=None)
         _apply(
             db,
@@ -231,8 +311,8 @@ def moderate(
         )
         if act is Action.approve and enqueue:
             _apply(db, outbox, q, Action.enqueue, actor, expected_version=None, batch=batch)
-        if act in (Action.enqueue, Action.dequeue, Action.on_air, Action.skip) or (act is Action.approve and enqueue):
-            _announce_order(db, outbox, event_id, q.studio_id)
+        if _in_queue(old) or _in_queue(q.status):
+            _announce_order(db, outbox, studio)
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 
@@ -296,31 +376,47 @@ def set_starred(
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 
-def reorder(ctx: Context, event_id: int, studio_id: int, order: list[int], actor: str) -> list[int]:
-    """Replace a studio's queue order. It must name exactly the queued questions."""
+def reorder(
+    ctx: Context, event_id: int, studio_id: int, order: list[int], actor: str, *, expected_version: int | None = None
+) -> list[int]:
+    """Replace a studio's queue order. It must name exactly the queued questions;
+    ``expected_version``, if given, must be the studio's queue version."""
     if not isinstance(order, list) or not all(isinstance(i, int) for i in order):
         raise DomainError("queue.invalid", "order must be a list of question ids")
-    with ctx.transaction() as (db, outbox):
-        queued = _studio_queue(db, event_id, studio_id)
+    with _studio_transaction(ctx) as (db, outbox):
+        studio, queued = _locked_queue(db, event_id, studio_id, expected_version)
         queue_rules.check_same_members([q.id for q in queued if q.id], order)
-        return _write_order(db, outbox, event_id, studio_id, queued, order, actor)
+        return _write_order(db, outbox, studio, queued, order, actor)
 
 
-def move(ctx: Context, event_id: int, studio_id: int, question_id: int, index: int, actor: str) -> list[int]:
+def move(
+    ctx: Context,
+    event_id: int,
+    studio_id: int,
+    question_id: int,
+    index: int,
+    actor: str,
+    *,
+    expected_version: int | None = None,
+) -> list[int]:
     """Move one queued question to ``index`` (0 = next on air)."""
-    with ctx.transaction() as (db, outbox):
-        queued = _studio_queue(db, event_id, studio_id)
+    with _studio_transaction(ctx) as (db, outbox):
+        studio, queued = _locked_queue(db, event_id, studio_id, expected_version)
         order = queue_rules.move([q.id for q in queued if q.id], question_id, index)
-        return _write_order(db, outbox, event_id, studio_id, queued, order, actor)
+        return _write_order(db, outbox, studio, queued, order, actor)
 
 
-def _studio_queue(db: Session, event_id: int, studio_id: int) -> list[Question]:
-    """The locked queue of a studio of this event (a studio of another event has none)."""
-    return [q for q in queued_in(db, studio_id, lock=True) if q.event_id == event_id]
+def _locked_queue(
+    db: Session, event_id: int, studio_id: int, expected_version: int | None
+) -> tuple[Studio, list[Question]]:
+    """Lock a studio of this event, check its queue version, read its queue."""
+    studio = lock_studio(db, event_id, studio_id)
+    queue_rules.check_version(studio.queue_version, expected_version)
+    return studio, queued_in(db, studio_id)
 
 
 def _write_order(
-    db: Session, outbox: Outbox, event_id: int, studio_id: int, queued: list[Question], order: list[int], actor: str
+    db: Session, outbox: Outbox, studio: Studio, queued: list[Question], order: list[int], actor: str
 ) -> list[int]:
     by_id = {q.id: q for q in queued}
     before = [q.id for q in queued]
@@ -329,15 +425,15 @@ def _write_order(
         db.add(by_id[qid])
     db.add(
         ModerationAction(
-            event_id=event_id,
+            event_id=studio.event_id,
             actor=actor,
             action="reorder",
-            before={"studio_id": studio_id, "order": before},
-            after={"studio_id": studio_id, "order": order},
+            before={"studio_id": studio.id, "order": before},
+            after={"studio_id": studio.id, "order": order},
         )
     )
     db.flush()
-    fanout.queue_order(outbox, event_id, studio_id, order)
+    _announce_order(db, outbox, studio)
     return order
 
 
@@ -349,11 +445,13 @@ def event_by_slug(db: Session, slug: str | None) -> Event | None:
 
 
 def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_version: int | None) -> dict[str, Any]:
-    """Revert the last life-cycle request made on this question (all its steps),
-    if nothing changed the question since."""
-    with ctx.transaction() as (db, outbox):
+    """Revert the last life-cycle request made on this question (all its steps), if
+    nothing changed the question since, along the life cycle's arrows only. Restoring
+    ``on_air`` while another question of the studio is on air is refused (409
+    ``studio.on_air_taken``): never two on air, and the host's current one is not cut."""
+    with _studio_transaction(ctx) as (db, outbox):
+        studio = lock_studio(db, event_id, _studio_of(db, event_id, question_id))
         q = _load(db, event_id, question_id)
-        check_version(q.version, expected_version)
         actions = db.exec(
             select(ModerationAction)
             .where(ModerationAction.question_id == question_id, ModerationAction.action.in_(_UNDOABLE))  # type: ignore[attr-defined]
@@ -371,19 +469,31 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         batch = last.after.get("batch")
         group = [a for a in actions if batch and a.after and a.after.get("batch") == batch] or [last]
         target = group[-1].before or {}
+        earlier = QuestionState(
+            Status(str(target["status"])),
+            q.version,
+            target.get("reject_reason"),  # type: ignore[arg-type]
+            target.get("merged_into"),  # type: ignore[arg-type]
+        )
+        elsewhere = [x.id for x in _on_air_in(db, q.studio_id) if x.id != q.id]
+        new = lifecycle.undo(
+            _state(q), earlier, expected_version=expected_version, on_air_elsewhere=elsewhere[0] if elsewhere else None
+        )
         before, old = _snapshot(q), q.status
-        q.status = str(target["status"])
-        q.queue_position = target.get("queue_position")  # type: ignore[assignment]
-        q.reject_reason = target.get("reject_reason")  # type: ignore[assignment]
-        q.merged_into_id = target.get("merged_into")  # type: ignore[assignment]
-        q.version, q.updated_at = q.version + 1, utcnow()
-        if q.status == Status.queued.value and old != Status.queued.value:
-            _to_tail(db, q)
+        q.status, q.version, q.reject_reason, q.merged_into_id = (
+            new.status.value,
+            new.version,
+            new.reject_reason,
+            new.merged_into,
+        )
+        _place(db, q, old)
+        q.updated_at = utcnow()
         db.add(q)
         db.flush()
         _audit(db, q, actor, "undo", before, undid=last.action)
         fanout.question_changed(db, outbox, q, old_status=old)
-        _announce_order(db, outbox, event_id, q.studio_id)
+        if _in_queue(old) or _in_queue(q.status):
+            _announce_order(db, outbox, studio)
         return moderator_question(q, translations_of(db, [question_id])[question_id])
 
 

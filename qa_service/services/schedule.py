@@ -24,7 +24,10 @@ def clock_status(segment: Segment, now: datetime) -> str:
     return "ended"
 
 
-def _publish(outbox: Outbox, seg: Segment) -> None:
+def _changed(outbox: Outbox, seg: Segment) -> None:
+    """Bump the (row-locked) segment's version and announce it: the version lets a
+    client drop a segment.updated older than what it holds."""
+    seg.version += 1
     view = segment_view(seg)
     outbox.add(seg.event_id, channels.SCHEDULE, "segment.updated", view)
     outbox.add(seg.event_id, channels.MODERATION, "segment.updated", view)
@@ -44,10 +47,10 @@ def tick(ctx: Context, event_id: int, now: datetime) -> list[int]:
             want = clock_status(seg, now)
             if want != seg.status:
                 seg.status = want
+                _changed(outbox, seg)
                 db.add(seg)
                 assert seg.id is not None
                 changed.append(seg.id)
-                _publish(outbox, seg)
         db.flush()
     return changed
 
@@ -69,6 +72,7 @@ def set_status(
             seg.status_manual = False
         else:
             seg.status, seg.status_manual = status, manual
+        _changed(outbox, seg)
         db.add(seg)
         db.add(
             ModerationAction(
@@ -81,5 +85,4 @@ def set_status(
             )
         )
         db.flush()
-        _publish(outbox, seg)
         return segment_view(seg)

@@ -1,4 +1,8 @@
-"""Snapshots: the full state an audience starts from (and resyncs to)."""
+"""Snapshots: the full state an audience starts from (and resyncs to).
+
+Queue versions are read before the questions: the questions a snapshot shows are
+never older than its queue version, so a queue.order event that is not newer than
+that version may safely be dropped by the client."""
 
 from __future__ import annotations
 
@@ -40,6 +44,9 @@ def schedule(ctx: Context, event_id: int) -> dict[str, Any]:
 def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
     with ctx.read() as db:
         event = _event(db, event_id)
+        queue_versions = {
+            str(s.id): s.queue_version for s in db.exec(select(Studio).where(Studio.event_id == event_id))
+        }
         qs = list(
             db.exec(
                 select(Question)
@@ -55,6 +62,7 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
         return {
             "schedule": schedule_view(db, event),
             "questions": [moderator_question(q, tr[q.id]) for q in reversed(qs) if q.id],
+            "queue_versions": queue_versions,
             "translation": translation_status(ctx),
         }
 
@@ -85,6 +93,7 @@ def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
         tr = translations_of(db, [q.id for q in qs if q.id])
         return {
             "studio": studio_view(studio),
+            "queue_version": studio.queue_version,
             "schedule": schedule_view(db, event),
             "questions": [host_question(q, tr[q.id]) for q in qs if q.id],
             "translation": translation_status(ctx),

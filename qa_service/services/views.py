@@ -98,6 +98,7 @@ def segment_view(s: Segment) -> dict[str, Any]:
         "ends_at": iso(s.ends_at),
         "status": s.status,
         "status_manual": s.status_manual,
+        "version": s.version,
     }
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from qa_service.db.models import ModerationAction, Question
+from qa_service.db.models import ModerationAction, Question, Studio
 from qa_service.services import questions
 
 from ..conftest import MOD_PASSWORD
@@ -114,6 +114,12 @@ def test_translation_edit_merge_star_and_queue_order(moderator, ctx, event_id, s
     assert full.json()["order"] == [ids[1], ids[2], ids[0]]
     bad = moderator.post(f"/api/studios/{studio_id}/queue", json={"order": [ids[1]]})
     assert bad.json()["error"]["code"] == "queue.mismatch"
+    with ctx.read() as db:
+        seen = db.get(Studio, studio_id).queue_version
+    stale = moderator.post(
+        f"/api/studios/{studio_id}/queue", json={"order": [ids[0], ids[2], ids[1]], "version": seen - 1}
+    )
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "queue.stale_version"
     with ctx.transaction() as (db, _):
         queued = db.exec(
             select(Question).where(Question.status == "queued").order_by(Question.queue_position)  # type: ignore[arg-type]

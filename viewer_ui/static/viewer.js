@@ -198,9 +198,7 @@ const live = new LiveSocket("/ws/viewer", {
   },
   onEvent: (ev) => {
     if (ev.type === "question.created" || ev.type === "question.updated") upsert(ev.payload);
-    if (ev.type === "segment.updated" && state.schedule) {
-      state.schedule.segments = state.schedule.segments.map((g) => (g.id === ev.payload.id ? ev.payload : g));
-    }
+    if (ev.type === "segment.updated" && state.schedule) applySegment(state.schedule, ev.payload);
     render();
   },
   onState: showState,
