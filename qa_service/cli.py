@@ -157,7 +157,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
-    """For container health checks: a hub answers /healthz; a worker is registered in Redis."""
+    """For container health checks: a hub answers /healthz; a worker on this host beat lately."""
     import socket
     import urllib.error
     import urllib.request
@@ -172,12 +172,14 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.redis_url:
         return 1
     import redis
-    from rq import Queue, Worker
 
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=3)
-    here = socket.gethostname()
-    workers = Worker.all(queue=Queue(settings.queue_name, connection=client))
-    return 0 if any(w.hostname == here for w in workers) else 1
+    from workers.heartbeat import worker_alive
+
+    try:
+        return 0 if worker_alive(settings, host=socket.gethostname()) else 1
+    except (redis.RedisError, OSError) as exc:
+        print(f"unhealthy: Redis unreachable ({exc})", file=sys.stderr)
+        return 1
 
 
 def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:

@@ -1,93 +1,168 @@
-"""RQ job functions, importable by dotted path (`workers.jobs.translate_question`)."""
+"""RQ job functions, importable by dotted path (`workers.jobs.translate_question`).
+
+One job is one attempt at each question of its batch. Failures are classified
+once, here: a route without a model is final at once (translate.py); the
+database or Redis away does not count against a question (it stays pending and
+the sweep queues it again); a batch that fails otherwise is split, each question
+tried again alone, so one question that breaks the engine harms no other; a
+question that fails alone (an engine error, a timeout) or whose worker was killed
+mid-job counts one attempt, is retried after 1, 3, 10 s, and after
+``translate_max_attempts`` attempts ends 'untranslated' with the reason.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
+import re
+import uuid
 from typing import Any
 
-from rq import Callback, Queue, Retry
-from rq.exceptions import NoSuchJobError
+from rq import Queue
 from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from qa_service.services.context import OUTAGE_ERRORS
 
 from . import runtime
-from .translate import MissingModels, mark_untranslated, translate_questions
+from .inflight import STOPPED_MID_JOB, Leases
+from .translate import mark_untranslated, translate_questions
 
 log = logging.getLogger(__name__)
 JOB = "workers.jobs.translate_question"
-RETRY_INTERVALS = [1, 3, 10]
+_JOB_ID = re.compile(r"t[qr](\d+)-[0-9a-f]+")  # tq: may be batched; tr: a retry, alone
 
 
-def enqueue(queue: Queue, question_id: int, *, timeout: int = 60) -> Job:
-    """Queue one question for translation (called by the hub after the commit)."""
-    return queue.enqueue(
+def _job(question_id: int, timeout: int, alone: bool) -> Any:
+    return Queue.prepare_data(
         JOB,
-        question_id,
-        job_timeout=timeout,
-        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-        on_failure=Callback("workers.jobs.on_failure"),
+        args=(question_id,),
+        kwargs={"alone": alone},
+        job_id=f"{'tr' if alone else 'tq'}{question_id}-{uuid.uuid4().hex[:12]}",
+        timeout=timeout,
         result_ttl=60,
         failure_ttl=24 * 3600,
     )
 
 
-def claim_waiting(queue: Queue, limit: int, exclude: int) -> list[int]:
+def enqueue(queue: Queue, question_id: int, *, timeout: int = 60, alone: bool = False) -> Job:
+    """Queue one question for translation (called by the hub after the commit).
+    The job id names the question, so a sweep can read the queue without fetching jobs."""
+    return enqueue_many(queue, [question_id], timeout=timeout, alone=alone)[0]
+
+
+def enqueue_many(queue: Queue, ids: list[int], *, timeout: int = 60, alone: bool = False) -> list[Job]:
+    """Queue several at once (one round trip), so the first worker to start on them
+    can claim the others into one batch."""
+    return queue.enqueue_many([_job(qid, timeout, alone) for qid in ids]) if ids else []
+
+
+def question_of(job_id: str | bytes) -> int | None:
+    """The question a translation job is for, from its id (None: not one of ours)."""
+    match = _JOB_ID.fullmatch(job_id.decode() if isinstance(job_id, bytes) else job_id)
+    return int(match.group(1)) if match else None
+
+
+def claim_waiting(queue: Queue, limit: int, ids: list[int], leases: Leases) -> None:
     """Take other waiting translation jobs off the queue so one CTranslate2 call
-    serves them all. LREM is atomic: a job is claimed by one worker only. If the
-    worker dies after claiming, its start-up sweep re-queues what is still untranslated."""
-    claimed: list[int] = []
+    serves them all, adding their questions to ``ids`` (whose leases the caller
+    gives back, whatever happens here). Each question is leased before its job
+    leaves the queue, so a sweep never sees it unaccounted for; LREM decides which
+    worker got the job. A job whose question is in flight already is dropped."""
     for job_id in queue.get_job_ids(0, limit * 2):
-        if len(claimed) >= limit:
+        if len(ids) > limit:
             break
-        try:
-            job = Job.fetch(job_id, connection=queue.connection)
-        except NoSuchJobError:  # taken and finished by another worker meanwhile
+        qid = question_of(job_id)
+        if qid is None or not job_id.startswith("tq"):
             continue
-        if job.func_name != JOB or not job.args:
+        new = qid not in ids and bool(leases.acquire([qid]))
+        if new:
+            ids.append(qid)
+        if not queue.remove(job_id):  # dequeued by another worker meanwhile
+            if new:
+                ids.remove(qid)
+                leases.release([qid])
             continue
-        if queue.remove(job_id):
-            qid = int(job.args[0])
-            if qid != exclude and qid not in claimed:
-                claimed.append(qid)
-            job.delete(remove_from_queue=False)
-    return claimed
+        queue.connection.delete(Job.key_for(job_id))
 
 
-def translate_question(question_id: int) -> dict[str, Any]:
+def translate_question(question_id: int, alone: bool = False) -> dict[str, Any]:
     rt = runtime.get()
     s = rt.settings
+    rt.refresh_models()
     from rq import get_current_job
 
+    if not rt.leases.acquire([question_id]):
+        return {"skipped": [question_id]}  # another worker is translating it right now
     job = get_current_job()
-    queue = Queue(job.origin, connection=rt.redis) if job else None
-    claimed = claim_waiting(queue, s.translate_batch_size - 1, question_id) if queue else []
-    ids = [question_id, *claimed]
-    if s.worker_job_delay:
-        time.sleep(s.worker_job_delay)  # fault injection for tests: a window to kill the worker in
+    queue = Queue(job.origin, connection=rt.redis) if job is not None else None
+    ids = [question_id]
     try:
-        result = translate_questions(rt.ctx, ids, rt.engine, rt.detector_for, rt.redis)
-    except Exception:
-        # Claimed questions get their own job (and retries); this one is retried by RQ.
-        if queue:
-            for qid in claimed:
-                enqueue(queue, qid, timeout=s.translate_job_timeout)
-        raise
-    if queue:
-        for qid in result.missing:
-            if qid != question_id:
-                enqueue(queue, qid, timeout=s.translate_job_timeout)
-    if question_id in result.missing:
-        raise MissingModels("; ".join(result.missing[question_id]))
-    return {"translated": result.done, "batch": len(ids)}
+        if queue is not None and not alone:
+            claim_waiting(queue, s.translate_batch_size - 1, ids, rt.leases)
+        out = attempt(rt, ids)
+    finally:
+        try:
+            rt.leases.release(ids)
+        except OUTAGE_ERRORS as exc:
+            log.warning("leases of %d question(s) given back once Redis is back (%s)", len(ids), exc)
+    if queue is not None:
+        # Re-translated from another language meanwhile: the job that queued may
+        # have found the question leased by this one and let it be.
+        for qid in out.get("stale", []):
+            enqueue(queue, qid, timeout=s.translate_job_timeout)
+    return out
 
 
-def on_failure(job: Job, connection: Any, exc_type: type, exc_value: BaseException, tb: Any) -> None:
-    """After the last retry: the question is 'untranslated: reason', still approvable."""
-    if job.retries_left:
+def attempt(rt: runtime.Runtime, ids: list[int]) -> dict[str, Any]:
+    """One attempt at each of ``ids`` (leased by this worker)."""
+    s = rt.settings
+    counts = rt.attempts.begin(ids)
+    ready = []
+    for qid, (n, last_error) in counts.items():
+        if n > s.translate_max_attempts:  # the earlier attempts never ended: the worker died in them
+            _give_up(rt, qid, n - 1, last_error)
+        else:
+            ready.append(qid)
+    if not ready:
+        return {"translated": [], "batch": len(ids)}
+    try:
+        result = translate_questions(rt.ctx, ready, rt.engine, rt.detector_for, rt.redis)
+    except OUTAGE_ERRORS as exc:
+        log.warning("translation of %d question(s) waits: database or Redis away (%s)", len(ready), exc)
+        rt.attempts.refund(ready)
+        return {"waiting": ready}  # still pending, soon not leased: the sweep queues them again
+    except Exception as exc:  # an engine error or a timeout
+        reason = "translation timed out" if isinstance(exc, JobTimeoutException) else f"translation failed: {exc!r}"
+        log.warning("translation of %d question(s) failed: %s", len(ready), reason, exc_info=True)
+        if len(ready) > 1:  # whose fault? each is tried again alone; this try counts for none
+            rt.attempts.refund(ready)
+            rt.retries.schedule(ready, 1)
+        else:
+            _retry_or_give_up(rt, ready[0], counts[ready[0]][0], reason)
+        return {"failed": ready, "error": reason}
+    rt.attempts.clear(ready)  # each is done, untranslated, re-translated meanwhile or gone
+    out: dict[str, Any] = {"translated": result.done, "batch": len(ids)}
+    if result.untranslated:
+        out["untranslated"] = result.untranslated
+    if result.stale:
+        out["stale"] = result.stale
+    return out
+
+
+def _retry_or_give_up(rt: runtime.Runtime, qid: int, attempts: int, reason: str) -> None:
+    if attempts >= rt.settings.translate_max_attempts:
+        _give_up(rt, qid, attempts, reason)
+    else:
+        rt.attempts.failed([qid], reason)
+        rt.retries.schedule([qid], attempts)
+
+
+def _give_up(rt: runtime.Runtime, qid: int, attempts: int, reason: str | None) -> None:
+    """After the last attempt: 'untranslated: reason', still approvable."""
+    reason = f"{reason or STOPPED_MID_JOB} ({attempts} attempts)"
+    try:
+        mark_untranslated(rt.ctx, qid, reason)
+    except OUTAGE_ERRORS as exc:  # still pending: the next attempt gives up again
+        log.warning("could not mark question %s untranslated (%s)", qid, exc)
         return
-    reason = str(exc_value) or exc_type.__name__
-    if exc_type.__name__ == "JobTimeoutException":
-        reason = "translation timed out"
-    elif exc_type.__name__ == "AbandonedJobError":
-        reason = "the worker stopped mid-job"
-    mark_untranslated(runtime.get().ctx, int(job.args[0]), reason)
+    rt.attempts.clear([qid])

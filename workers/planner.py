@@ -20,10 +20,21 @@ def path(src: str, dst: str, pairs: set[tuple[str, str]]) -> list[str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A translation no installed model can make: ``source`` into any of ``targets``."""
+
+    source: str
+    targets: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.source}→{'/'.join(self.targets) or '?'}"
+
+
 @dataclass
 class Plan:
     targets: dict[str, list[str]] = field(default_factory=dict)  # target language -> path
-    missing: list[str] = field(default_factory=list)  # human-readable reasons
+    missing: list[Gap] = field(default_factory=list)
     speaker_language: str | None = None  # the language the speaker will read
 
 
@@ -48,8 +59,7 @@ def plan(
             result.targets[lang] = route
             break
     else:
-        wanted = "/".join(speaker_languages) or "?"
-        result.missing.append(f"no model {source}→{wanted} for the speaker")
+        result.missing.append(Gap(source, tuple(speaker_languages)))
     # (b), (c)
     for lang in _unique([moderator_language, *host_languages[:1]]):
         if lang == source or lang in result.targets:
@@ -57,9 +67,26 @@ def plan(
         route = path(source, lang, pairs)
         if route:
             result.targets[lang] = route
-        else:
-            result.missing.append(f"no model {source}→{lang}")
+        elif Gap(source, (lang,)) not in result.missing:
+            result.missing.append(Gap(source, (lang,)))
     return result
+
+
+def install_codes(gap: Gap, pairs: set[tuple[str, str]]) -> list[str]:
+    """What `qa-service models install` needs to close ``gap`` (each code brings
+    en→code and code→en): the legs through English of its cheapest target."""
+    options = []
+    for dst in gap.targets:
+        need = [gap.source] if gap.source != PIVOT and (gap.source, PIVOT) not in pairs else []
+        options.append(need + ([dst] if dst != PIVOT and (PIVOT, dst) not in pairs else []))
+    return min(options, key=len) if options else []
+
+
+def missing_reason(gaps: list[Gap], pairs: set[tuple[str, str]]) -> str:
+    """One line a moderator can act on: "no model zh→ru; install: qa-service models install zh"."""
+    codes = _unique(c for gap in gaps for c in install_codes(gap, pairs))
+    reason = "no model " + ", ".join(_unique(str(g) for g in gaps))
+    return reason + (f"; install: qa-service models install {' '.join(codes)}" if codes else "")
 
 
 def _unique(items: Iterable[str]) -> list[str]:

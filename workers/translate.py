@@ -2,13 +2,17 @@
 
 Plans each question (planner.py), groups the texts by route, runs one batched
 engine call per route, caches by (text, route, model version), then writes
-translations, never over a moderator's hand-edited one.
+translations, never over a moderator's hand-edited one, and only if the question
+still has the text and language it was translated from. A route without a model
+ends the question 'untranslated' at once (waiting would not install one); what
+could be translated is stored all the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,20 +23,29 @@ from qa_service.db.models import Event, Question, Speaker, Studio, Translation, 
 from qa_service.services import fanout
 from qa_service.services.context import Context
 
-from .planner import Plan, plan
+from .planner import Plan, missing_reason, plan
 
 log = logging.getLogger(__name__)
 CACHE_TTL = 7 * 24 * 3600
 
 
-class MissingModels(Exception):
-    """Some needed language pairs are not installed (retried, then 'untranslated')."""
+@dataclass
+class Work:
+    """What step 1 read of one question: step 3 writes only if it still holds."""
+
+    text: str
+    language: str
+    plan: Plan
+    detected: str | None
+    impossible: str | None = None  # why no plan can be made at all
 
 
 @dataclass
 class BatchResult:
     done: list[int] = field(default_factory=list)
-    missing: dict[int, list[str]] = field(default_factory=dict)
+    untranslated: dict[int, str] = field(default_factory=dict)  # no model for a route: final, with the reason
+    stale: list[int] = field(default_factory=list)  # re-translated meanwhile: left to the job that queued
+    announced: list[int] = field(default_factory=list)  # changed in the database, so an event went out
 
 
 def _cache_key(prefix: str, route_version: str, text: str) -> str:
@@ -43,7 +56,7 @@ def _cache_key(prefix: str, route_version: str, text: str) -> str:
 def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for: Any, cache: Any | None) -> BatchResult:
     """Translate the questions ``ids`` (those still needing it) and publish the changes."""
     # 1. Read what each question needs (short read transaction; no model work inside).
-    work: dict[int, tuple[str, Plan, str | None]] = {}
+    work: dict[int, Work] = {}
     with ctx.read() as db:
         for q in db.exec(select(Question).where(col(Question.id).in_(ids))):
             if q.translation_state == "done" or q.id is None:
@@ -52,17 +65,60 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
             event = db.get(Event, q.event_id)
             studio = db.get(Studio, q.studio_id)
             if speaker is None or event is None or studio is None:
+                work[q.id] = Work(q.text, q.language, Plan(), None, "its speaker, studio or event no longer exists")
                 continue
             p = plan(q.language, speaker.languages, event.moderator_language, studio.host_languages, engine.pairs)
             detector = detector_for(event)
             detected = detector.disagreement(q.text, q.language) if detector else None
-            work[q.id] = (q.text, p, detected)
+            work[q.id] = Work(q.text, q.language, p, detected)
 
     # 2. Translate: one engine call per route, cache first.
+    results = _translate(ctx, work, engine, cache)
+    if ctx.settings.worker_job_delay:
+        time.sleep(ctx.settings.worker_job_delay)  # fault injection for tests: translated, not yet stored
+
+    # 3. Store, skipping human edits and questions changed meanwhile; publish after commit.
+    out = BatchResult()
+    with ctx.transaction() as (db, outbox):
+        for qid, w in work.items():
+            locked = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
+            if locked is None:
+                continue
+            q = locked
+            if (q.text, q.language) != (w.text, w.language):
+                out.stale.append(qid)  # a re-translate from another language queued its own job
+                continue
+            if q.translation_state == "done":
+                out.done.append(qid)  # another job got there first
+                continue
+            before = (q.translation_state, q.translation_error, q.detected_language)
+            rows_changed = _store(db, qid, results.get(qid, {}))
+            q.detected_language = w.detected
+            if w.impossible or w.plan.missing:
+                reason = (w.impossible or missing_reason(w.plan.missing, engine.pairs))[:300]
+                q.translation_state, q.translation_error = "untranslated", reason
+                out.untranslated[qid] = reason
+            else:
+                q.translation_state, q.translation_error = "done", None
+                out.done.append(qid)
+            if not rows_changed and before == (q.translation_state, q.translation_error, q.detected_language):
+                continue  # nothing new: no event
+            q.updated_at = utcnow()
+            db.add(q)
+            db.flush()
+            fanout.question_changed(db, outbox, q, old_status=q.status)
+            out.announced.append(qid)
+    return out
+
+
+def _translate(
+    ctx: Context, work: dict[int, Work], engine: Any, cache: Any | None
+) -> dict[int, dict[str, tuple[str, str]]]:
+    """{question: {language: (text, model version)}}: one engine call per route."""
     by_route: dict[tuple[str, ...], list[tuple[int, str, str]]] = defaultdict(list)
-    for qid, (text, p, _) in work.items():
-        for lang, route in p.targets.items():
-            by_route[tuple(route)].append((qid, lang, text))
+    for qid, w in work.items():
+        for lang, route in w.plan.targets.items():
+            by_route[tuple(route)].append((qid, lang, w.text))
     results: dict[int, dict[str, tuple[str, str]]] = defaultdict(dict)
     for route_key, items in by_route.items():
         route = list(route_key)
@@ -81,47 +137,40 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
                     cache.set(_cache_key(ctx.settings.redis_prefix, version, texts[i]), value, ex=CACHE_TTL)
         for (qid, lang, _), value in zip(items, cached, strict=True):
             results[qid][lang] = (value or "", version)
-
-    # 3. Store, skipping human edits; publish after commit.
-    out = BatchResult()
-    with ctx.transaction() as (db, outbox):
-        for qid, (_text, p, detected) in work.items():
-            row_q = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
-            if row_q is None:
-                continue
-            q = row_q
-            existing = {t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))}
-            for lang, (value, version) in results.get(qid, {}).items():
-                row = existing.get(lang)
-                if row is not None and row.engine == "human":
-                    continue  # a moderator's fix wins over any machine result, late or not
-                row = row or Translation(question_id=qid, language=lang, text=value, engine="argos")
-                row.text, row.engine, row.model_version, row.updated_at = value, "argos", version, utcnow()
-                db.add(row)
-            q.detected_language = detected
-            if p.missing:
-                q.translation_error = "; ".join(p.missing)[:300]
-                out.missing[qid] = p.missing
-            else:
-                q.translation_state, q.translation_error = "done", None
-                out.done.append(qid)
-            q.updated_at = utcnow()
-            db.add(q)
-            db.flush()
-            fanout.question_changed(db, outbox, q, old_status=q.status)
-    return out
+    return results
 
 
-def mark_untranslated(ctx: Context, qid: int, reason: str) -> None:
-    """Give up on machine translation; moderators can still read, edit and approve."""
+def _store(db: Any, qid: int, results: dict[str, tuple[str, str]]) -> bool:
+    """Write machine results, never over a moderator's edit; True if a row changed."""
+    existing = {t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))}
+    changed = False
+    for lang, (value, version) in results.items():
+        row = existing.get(lang)
+        if row is not None and row.engine == "human":
+            continue  # a moderator's fix wins over any machine result, late or not
+        if row is not None and (row.text, row.engine, row.model_version) == (value, "argos", version):
+            continue
+        row = row or Translation(question_id=qid, language=lang, text=value, engine="argos")
+        row.text, row.engine, row.model_version, row.updated_at = value, "argos", version, utcnow()
+        db.add(row)
+        changed = True
+    return changed
+
+
+def mark_untranslated(ctx: Context, qid: int, reason: str) -> bool:
+    """Give up on machine translation; moderators can still read, edit and approve.
+    False (and no event) if there was nothing to change."""
     with ctx.transaction() as (db, outbox):
         q = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
         if q is None or q.translation_state == "done":
-            return
+            return False
+        if (q.translation_state, q.translation_error) == ("untranslated", reason[:300]):
+            return False
         q.translation_state, q.translation_error, q.updated_at = "untranslated", reason[:300], utcnow()
         db.add(q)
         db.flush()
         fanout.question_changed(db, outbox, q, old_status=q.status)
+        return True
 
 
 def pending_ids(ctx: Context) -> list[int]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
+from qa_service.db.models import Question, Translation
+from qa_service.services import questions
+from qa_service.services.context import Context
 from qa_service.settings import Settings
 
 PHRASES = Path(__file__).resolve().parents[2] / "workers" / "test_models" / "phrases.tsv"
@@ -21,6 +26,23 @@ def phrases() -> list[dict[str, str]]:
 
     with open(PHRASES, encoding="utf-8") as f:
         return list(csv.DictReader(f, delimiter="\t"))
+
+
+def ask(ctx: Context, event_id: int, speaker_id: int, text: str, language: str) -> int:
+    payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": language}
+    return int(questions.ask(ctx, event_id, "viewer-0001", payload).question["id"])
+
+
+def translations(ctx: Context, qid: int) -> dict[str, Translation]:
+    with ctx.read() as db:
+        return {t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))}
+
+
+def question(ctx: Context, qid: int) -> Question:
+    with ctx.read() as db:
+        q = db.get(Question, qid)
+        assert q is not None
+        return q
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,15 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlmodel import select
 
-from qa_service.db.models import Question, Translation
+from qa_service.db.models import Translation
 from qa_service.services import questions, schedule
 from qa_service.services.context import Context
 from qa_service.settings import Settings
+from workers.heartbeat import heartbeat_age
 from workers.jobs import enqueue
 
 from ..support import SECOND, wait_until
-from .conftest import phrases
+from .conftest import ask, phrases, question, translations
 
 pytestmark = pytest.mark.integration
 
@@ -36,23 +37,6 @@ def wctx(ctx: Context, worker_settings: Settings) -> Context:
 
 def _queue(settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=redis.Redis.from_url(settings.redis_url or ""))
-
-
-def ask(ctx: Context, event_id: int, speaker_id: int, text: str, language: str) -> int:
-    payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker_id, "text": text, "language": language}
-    return int(questions.ask(ctx, event_id, "viewer-0001", payload).question["id"])
-
-
-def translations(ctx: Context, qid: int) -> dict[str, Translation]:
-    with ctx.transaction() as (db, _):
-        return {t.language: t for t in db.exec(select(Translation).where(Translation.question_id == qid))}
-
-
-def question(ctx: Context, qid: int) -> Question:
-    with ctx.transaction() as (db, _):
-        q = db.get(Question, qid)
-        assert q is not None
-        return q
 
 
 def test_burst_worker_translates_into_speaker_and_moderator_languages(wctx, event_id, sample, start_worker) -> None:
@@ -92,10 +76,11 @@ def test_waiting_questions_are_batched_into_one_job(wctx, event_id, sample, star
 
 def test_missing_pair_ends_untranslated_and_stays_approvable(wctx, event_id, sample, start_worker) -> None:
     qid = ask(wctx, event_id, sample["speakers"]["moscow"][1].id, "ما هي خطط التصدير؟", "ar")
-    worker = start_worker()  # long-running: retries are scheduled with backoff
-    wait_until(lambda: question(wctx, qid).translation_state == "untranslated", 60 * SECOND, "untranslated")
+    worker = start_worker("--burst")  # final at the first attempt: nothing to wait for
+    assert worker.wait(120 * SECOND) == 0, worker.output()
     q = question(wctx, qid)
-    assert q.translation_error == "no model ar→ru for the speaker; no model ar→ru"
+    assert q.translation_state == "untranslated"
+    assert q.translation_error == "no model ar→ru; install: qa-service models install ar"
     approved = questions.moderate(wctx, event_id, qid, "approve", "mod1", expected_version=q.version)
     assert approved["status"] == "queued" and approved["translation_state"] == "untranslated"
     worker.stop()
@@ -212,10 +197,14 @@ def test_health_reports_a_running_worker(worker_settings, start_worker) -> None:
         env = worker_env(worker_settings, QA_PORT=str(free_port()))
         return subprocess.run([sys.executable, "-m", "qa_service.cli", "health"], env=env, timeout=60).returncode
 
-    assert health() == 1
+    assert health() == 1 and heartbeat_age(worker_settings) is None
     worker = start_worker()
-    wait_until(lambda: health() == 0, 60 * SECOND, "the worker to register")
+    wait_until(lambda: health() == 0, 60 * SECOND, "the worker's heartbeat")
+    age = heartbeat_age(worker_settings)
+    assert age is not None and age <= worker_settings.worker_lease_seconds
     worker.stop()
+    assert heartbeat_age(worker_settings) is None  # a worker that stops cleanly says so at once
+    assert health() == 1
 
 
 def test_two_workers_share_the_queue_and_translate_each_question_once(wctx, event_id, sample, start_worker) -> None:
@@ -236,8 +225,9 @@ def test_a_job_that_keeps_timing_out_ends_untranslated(ctx, worker_settings, eve
     queue = _queue(worker_settings)
     ctx.on_question_created.append(lambda qid: enqueue(queue, qid, timeout=1))
     qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, phrases()[2]["en"], "en")
-    worker = start_worker(QA_WORKER_JOB_DELAY="3")  # every attempt outlives its 1 s timeout
+    # Every attempt outlives its 1 s timeout: tried 3 times, retried after 1, 3, 10 s.
+    worker = start_worker(QA_WORKER_JOB_DELAY="3", QA_TRANSLATE_JOB_TIMEOUT="1", QA_TRANSLATE_MAX_ATTEMPTS="3")
     wait_until(lambda: question(ctx, qid).translation_state == "untranslated", 90 * SECOND, "untranslated")
-    assert question(ctx, qid).translation_error == "translation timed out"
+    assert question(ctx, qid).translation_error == "translation timed out (3 attempts)"
     assert translations(ctx, qid) == {}
     worker.stop()
