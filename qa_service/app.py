@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
 
+from workers.heartbeat import heartbeat_age  # imports no translation engine
+
 from . import __version__, pages
 from .api import auth, moderation
 from .api.common import error_response
@@ -62,10 +64,20 @@ async def ready(request: Request) -> JSONResponse:
     except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
         checks["redis"] = f"unreachable: {type(exc).__name__}"
     checks["bus"] = "ok" if hub.bus.healthy else f"no heartbeat for {hub.bus.heartbeat_age:.1f}s"
+    try:  # informational: a hub serves without workers (questions wait, untranslated)
+        age = await asyncio.wait_for(hub.run(heartbeat_age, hub.settings, hub.ctx.publisher.client), timeout)
+        workers = "none heard" if age is None else f"last heartbeat {age:.1f}s ago"
+    except OUTAGE_ERRORS:
+        workers = "unknown (Redis unreachable)"
     dead = [name for name, alive in hub.tasks_alive.items() if not alive]
     checks["tasks"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
     ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ready" if ok else "not ready", "checks": checks, "sockets": len(hub.connections)}
+    body = {
+        "status": "ready" if ok else "not ready",
+        "checks": checks,
+        "translation_workers": workers,
+        "sockets": len(hub.connections),
+    }
     return JSONResponse(body, 200 if ok else 503)
 
 

@@ -78,7 +78,13 @@ class Context:
             log.warning(
                 "change committed but %d event(s) not published (%s); clients will resync", len(errors), errors[-1]
             )
-        for hook in outbox.after_commit:
+        self.run_hooks(outbox.after_commit)
+
+    @staticmethod
+    def run_hooks(hooks: list[Callable[[], None]]) -> None:
+        """After-commit steps, each on its own: one failing skips none of the others,
+        and none turns a committed change into an error for the caller."""
+        for hook in hooks:
             try:
                 hook()
             except (redis.RedisError, OSError) as exc:

@@ -111,8 +111,7 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
         if again is None:
             raise
         return AskResult(again, created=False)
-    for hook in ctx.on_question_created:
-        hook(created_id[0])
+    ctx.run_hooks([functools.partial(hook, created_id[0]) for hook in ctx.on_question_created])
     return result
 
 
