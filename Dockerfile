@@ -30,7 +30,7 @@ USER qa
 WORKDIR /home/qa
 EXPOSE 8000
 VOLUME ["/data"]
-# A hub answers /healthz; a worker must be registered in Redis (see `qa-service health`).
+# A hub answers /healthz; a worker must have beaten its heartbeat in Redis lately (see `qa-service health`).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 CMD ["qa-service", "health"]
 ENTRYPOINT ["qa-service"]
 CMD ["serve"]

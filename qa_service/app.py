@@ -98,9 +98,10 @@ async def _outage(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, 503, headers={"Retry-After": "2"})
 
 
-def _translation_enqueuer(settings: Settings, client: redis.Redis):  # type: ignore[no-untyped-def]
-    """After a question is committed, queue its translation. If Redis refuses,
-    the question is safe in the database and the next worker sweep picks it up."""
+def _translation_enqueuer(settings: Settings, client: redis.Redis, publisher: SyncPublisher):  # type: ignore[no-untyped-def]
+    """After a question is committed, queue its translation. If Redis refuses (or
+    failed a moment ago: no waiting on a dead server), the question is safe in the
+    database and the next worker sweep picks it up."""
     from rq import Queue
 
     from workers.jobs import enqueue
@@ -108,9 +109,12 @@ def _translation_enqueuer(settings: Settings, client: redis.Redis):  # type: ign
     queue = Queue(settings.queue_name, connection=client)
 
     def hook(question_id: int) -> None:
+        if publisher.recently_failed:
+            log.warning("Redis failed a moment ago: question %s waits for a worker sweep", question_id)
+            return
         try:
             enqueue(queue, question_id, timeout=settings.translate_job_timeout)
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError) as exc:
             log.warning("could not queue translation of question %s (%s); a worker sweep will", question_id, exc)
 
     return hook
@@ -138,7 +142,7 @@ def create_app(settings: Settings) -> Starlette:
             SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size),
             read_engine=read_engine,
         )
-        ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis))
+        ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis, ctx.publisher))
         # A blocking pool: in a reconnect storm requests wait for a free connection
         # (up to the timeout) instead of failing with MaxConnectionsError.
         pool = aioredis.BlockingConnectionPool.from_url(

@@ -29,6 +29,7 @@ class ConsoleMirror(threading.Thread):
         self.closes: list[int | None] = []
         self.resyncs: list[str] = []
         self.resync_times: list[float] = []
+        self.snapshots = 0
         self.errors: list[dict[str, Any]] = []
         self.stop_flag = threading.Event()
         self.lock = threading.Lock()
@@ -60,6 +61,7 @@ class ConsoleMirror(threading.Thread):
     def _apply(self, msg: dict[str, Any]) -> None:
         with self.lock:
             if msg["type"] == "snapshot":
+                self.snapshots += 1
                 self.last = dict(msg["seq"])
                 self.state = {q["id"]: q["version"] for q in msg["payload"]["questions"]}
             elif msg["type"] == "resync":

@@ -18,7 +18,7 @@ from qa_service.db.models import Question, User
 from qa_service.services import questions
 
 from .drills import Asker, ConsoleMirror
-from .faults import RedisServer, TcpProxy, hub, postgres_target, through_proxy
+from .faults import RedisServer, ServiceProcess, TcpProxy, hub, postgres_target, through_proxy
 from .hub.test_fanout import moderator_ws
 from .support import SECOND, cookie_header, login, wait_until, ws_client
 from .test_fault_redis import HUB_ENV, db_versions, record
@@ -52,8 +52,14 @@ def _readyz(base: str) -> tuple[int, dict[str, Any]]:
     return r.status_code, r.json()
 
 
-def test_hub_killed_under_load_loses_nothing_and_doubles_nothing(settings, ctx, event_id, sample, db_url) -> None:
+def test_hub_killed_under_load_loses_nothing_and_doubles_nothing(
+    settings_factory, ctx, event_id, sample, db_url, tmp_path
+) -> None:
+    # A worker without language packs: a question the killed hub committed but could not
+    # announce reaches the consoles when the worker marks it (untranslated), as in production.
+    settings = settings_factory(argos_dir=tmp_path / "no-packs")
     a, b = (hub(settings, **HUB_ENV).start() for _ in range(2))
+    worker = ServiceProcess(settings, "worker", QA_WORKER_SWEEP_SECONDS="1", QA_WORKER_LEASE_SECONDS="3").start()
     askers: list[Asker] = []
     console: ConsoleMirror | None = None
     try:
@@ -73,7 +79,7 @@ def test_hub_killed_under_load_loses_nothing_and_doubles_nothing(settings, ctx, 
             x.stop()
         acked = {cid: qid for x in askers for cid, qid in x.acked.items()}
         truth = db_versions(ctx, event_id)
-        wait_until(lambda: console.view() == db_versions(ctx, event_id), 20 * SECOND, "console equal to the database")
+        wait_until(lambda: console.view() == db_versions(ctx, event_id), 30 * SECOND, "console equal to the database")
         with ctx.read() as db:
             rows = list(db.exec(select(Question).where(Question.event_id == event_id)))
         figures = {
@@ -99,6 +105,7 @@ def test_hub_killed_under_load_loses_nothing_and_doubles_nothing(settings, ctx, 
             t.stop_flag.set()
         a.stop()
         b.stop()
+        worker.stop()
 
 
 @pytest.mark.postgres
@@ -169,18 +176,28 @@ def test_half_open_bus_is_noticed_by_heartbeat_and_every_console_resyncs(
         h.wait_ready("/readyz")
         console.cookie = _cookie(h.base)
         console.start()
-        wait_until(lambda: console.view() == db_versions(ctx, event_id), 10 * SECOND, "first snapshot")
+        wait_until(lambda: console.snapshots > 0, 10 * SECOND, "first snapshot")
         proxy.freeze()  # the hub's connections stay open but nothing flows: no error, only silence
         frozen_at = time.monotonic()
         q = _ask(direct, event_id, sample["speakers"]["moscow"][0].id, 1)
-        wait_until(lambda: _readyz(h.base)[0] == 503, 20 * SECOND, "/readyz to report the silent bus")
+
+        def bus_reported() -> bool:
+            status, body = _readyz(h.base)
+            return status == 503 and body.get("checks", {}).get("bus") != "ok"
+
+        wait_until(bus_reported, 20 * SECOND, "/readyz to name the silent bus")
         noticed = time.monotonic() - frozen_at
         assert q["id"] not in console.view()
         proxy.thaw()
-        wait_until(lambda: q["id"] in console.view(), 20 * SECOND, "the question missed while frozen")
+        wait_until(lambda: q["id"] in console.view(), 30 * SECOND, "the question missed while frozen")
         wait_until(lambda: console.view() == db_versions(ctx, event_id), 10 * SECOND, "console equal to the database")
-        assert console.resyncs, "the console was not resynced"
-        record("bus-half-open", {"not_ready_reported_seconds": round(noticed, 2), "resyncs": console.resyncs})
+        # Told either way the protocol allows: a resync with its snapshot, or (if the snapshot
+        # could not be built while Redis was silent) a 1013 close and a reconnect.
+        assert console.resyncs or 1013 in console.closes, (console.resyncs, console.closes)
+        record(
+            "bus-half-open",
+            {"bus_reported_seconds": round(noticed, 2), "resyncs": console.resyncs, "closes": console.closes},
+        )
     finally:
         console.stop_flag.set()
         h.stop()
@@ -206,12 +223,15 @@ def test_a_failed_publish_is_announced_and_its_sockets_resync(
         h.wait_ready("/readyz")
         console.cookie = _cookie(h.base)
         console.start()
-        wait_until(lambda: console.view() == db_versions(ctx, event_id), 10 * SECOND, "first snapshot")
+        wait_until(lambda: console.snapshots > 0, 10 * SECOND, "first snapshot")
         speaker = sample["speakers"]["moscow"][0].id
         proxy.cut()
         missed = _ask(writer, event_id, speaker, 1)  # committed; its events could not be published
         assert flaky.stale_channels >= 2  # moderation and the asker's own channel
         proxy.restore()
+        # For a moment after a failure the publisher fails fast, without a network call.
+        assert flaky.recently_failed
+        wait_until(lambda: not flaky.recently_failed, 5 * SECOND, "the publisher to try again")
         later = _ask(writer, event_id, speaker, 2)
         stream = flaky.client.xrange(flaky.keys.stream(topic(event_id, "moderation")), count=1000)
         types = [f[b"d"] for _, f in stream]
@@ -260,7 +280,8 @@ def test_slow_consumer_is_closed_with_4408_and_others_get_everything(
             pad = "x" * 16_000
             for n in range(600):  # 9.6 MB the slow one does not read (kernel buffers hold up to 4 MB)
                 ctx.publisher.publish(event_id, "moderation", "drill.filler", {"n": n, "pad": pad})
-                fast.pump(0.001)
+                while fast.pump(0.001):  # the fast one reads everything there is
+                    pass
             wait_until(
                 lambda: (fast.pump(0.05), len([e for e in fast.events if e["type"] == "drill.filler"]))[1] == 600,
                 30 * SECOND,

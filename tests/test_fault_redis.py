@@ -108,3 +108,69 @@ def test_redis_restart_under_load_every_console_converges(
         for h in hubs:
             h.stop()
         server.stop()
+
+
+def test_redis_restored_from_an_older_snapshot_starts_a_new_epoch(settings_factory, ctx, event_id, sample, tmp_path):
+    """An RDB snapshot (or an AOF that lost its last second) brings back counters older
+    than numbers clients already hold: the hub starts a new epoch, so a client resuming
+    from such a number gets a snapshot, never a replay of other events under its numbers."""
+    import redis
+
+    from qa_service.bus.redis_bus import SyncPublisher
+    from qa_service.services import questions
+
+    from .support import ws_client
+
+    server = RedisServer(tmp_path / "redis").start()
+    settings = settings_factory(redis_url=server.url)
+    h = hub(settings, **HUB_ENV).start()
+    client = redis.Redis.from_url(server.url)
+    writer = type(ctx)(settings, ctx.engine, SyncPublisher(client, settings.redis_prefix, 2000))
+    speaker = sample["speakers"]["moscow"][0].id
+
+    def ask(n: int) -> None:
+        payload = {"client_id": f"epoch-{n:04d}", "speaker_id": speaker, "text": f"Epoch {n}?", "language": "en"}
+        questions.ask(writer, event_id, "viewer-epoch-0001", payload)
+
+    try:
+        h.wait_ready("/readyz")
+        ask(1)
+        client.save()  # the snapshot Redis will come back with
+        for n in range(2, 5):
+            ask(n)
+        with ws_client(h.base.replace("http", "ws") + "/ws/moderator", additional_headers={"Cookie": _cookie(h)}) as m:
+            m.request("hello")
+            m.drain(0.5 * SECOND)
+            held = dict(m.last_seq)  # numbers this console holds
+        server.kill()
+        server.start()  # loads the older snapshot: counters go back
+        wait_until(lambda: _ready(h), 30 * SECOND, "the hub back on the bus")
+        for n in range(5, 12):  # enough to push the channel past the numbers the console holds
+            ask(n)
+        with ws_client(h.base.replace("http", "ws") + "/ws/moderator", additional_headers={"Cookie": _cookie(h)}) as m:
+            reply = m.request("hello", {"resume": held})
+            assert reply["payload"]["start"] == "snapshot", "old numbers replayed other events"
+            m.drain(0.5 * SECOND)
+            assert m.snapshots and len(m.snapshots[-1]["payload"]["questions"]) == len(db_versions(ctx, event_id))
+            assert m.snapshots[-1]["seq"]["moderation"] > held["moderation"]  # a new epoch, above the old numbers
+    finally:
+        client.close()
+        h.stop()
+        server.stop()
+
+
+def _cookie(h: ServiceProcess) -> str:
+    http = login(h.base, "mod1", "moderator-password")
+    try:
+        return cookie_header(http)
+    finally:
+        http.close()
+
+
+def _ready(h: ServiceProcess) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(h.base + "/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -67,16 +67,20 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
     return model, flags
 
 
-def variants_for(flags: set[str]) -> dict[str, dict[str, str]]:
-    """The kernel variants this CPU can run."""
-    return {name: env for name, env in KERNEL_VARIANTS.items() if _NEEDS.get(name, set()) <= flags}
+def variants_for(flags: set[str], model: str = "") -> dict[str, dict[str, str]]:
+    """The kernel variants this CPU can run. MKL takes its AVX-512 paths on Intel
+    CPUs only: elsewhere that variant would silently repeat the AVX2 one."""
+    out = {name: env for name, env in KERNEL_VARIANTS.items() if _NEEDS.get(name, set()) <= flags}
+    if model and "intel" not in model.lower():
+        out.pop("avx512-no-vnni-mkl", None)
+    return out
 
 
 def summary() -> str:
     model, flags = cpu_info()
     shown = sorted(f for f in flags if any(k in f for k in INTERESTING))
     lines = [f"cpu: {model or 'unknown'}", f"cpu flags: {' '.join(shown) or 'none of ' + ', '.join(INTERESTING)}"]
-    lines.append(f"ctranslate2 kernel variants checkable here: {', '.join(variants_for(flags))}")
+    lines.append(f"ctranslate2 kernel variants checkable here: {', '.join(variants_for(flags, model))}")
     lines.append("packages: " + " ".join(f"{name}=={_version(name)}" for name in KEY_PACKAGES))
     return "\n".join(lines)
 

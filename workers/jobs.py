@@ -129,7 +129,10 @@ def attempt(rt: runtime.Runtime, ids: list[int]) -> dict[str, Any]:
         result = translate_questions(rt.ctx, ready, rt.engine, rt.detector_for, rt.redis)
     except OUTAGE_ERRORS as exc:
         log.warning("translation of %d question(s) waits: database or Redis away (%s)", len(ready), exc)
-        rt.attempts.refund(ready)
+        try:
+            rt.attempts.refund(ready)  # an outage costs no attempt...
+        except OUTAGE_ERRORS as again:  # ...unless Redis itself is what is away: then it costs one
+            log.warning("could not refund the attempt (%r)", again)
         return {"waiting": ready}  # still pending, soon not leased: the sweep queues them again
     except Exception as exc:  # an engine error or a timeout
         reason = "translation timed out" if isinstance(exc, JobTimeoutException) else f"translation failed: {exc!r}"

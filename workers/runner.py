@@ -93,6 +93,8 @@ class Background:
             Step("heartbeat", heartbeat.interval(s), self.beat, on_recovery=self.request_sweep),
             Step("retry release", TICK, self.release_due),
             Step("sweep", s.worker_sweep_seconds, self.sweep),
+            # Channels whose events could not be published get their channel.stale marker.
+            Step("bus repair", TICK, self.repair_bus),
         ]
         self.thread = threading.Thread(target=self._loop, name="worker-background", daemon=True)
 
@@ -103,6 +105,7 @@ class Background:
         if server != self.server:  # restarted, perhaps too quickly for a beat to fail
             if self.server is not None:
                 self.request_sweep()
+                rt.ctx.publisher.ensure_epoch()  # its counters may be older than numbers handed out
             self.server = server
         rt.leases.renew()
         # Again each beat: a Redis restarted without its data forgot it.
@@ -112,9 +115,13 @@ class Background:
         due = self.rt.retries.take_due()
         enqueue_many(self.queue, due, timeout=self.rt.settings.translate_job_timeout, alone=True)
 
+    def repair_bus(self) -> None:
+        if self.rt.ctx.publisher.stale_channels:
+            self.rt.ctx.publisher.flush_stale()
+
     def request_sweep(self) -> None:
         self.sweep_now = True
-        self.steps[-1].next_at = 0.0
+        next(step for step in self.steps if step.name == "sweep").next_at = 0.0
 
     def sweep(self) -> None:
         rt = self.rt

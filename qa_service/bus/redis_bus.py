@@ -8,11 +8,15 @@ script does INCR + XADD + PUBLISH atomically, so the order of sequence numbers
 is the order of delivery on every hub.
 
 Sequence numbers survive nothing by themselves: a Redis restarted without its
-data starts every counter again. So numbers are counted from an *epoch base*
-(microseconds since 1970 when the epoch key was created, kept in Redis beside
-the counters): a fresh channel starts at base + 1, and after a reset the new
-base is above every number handed out before. A client that resumes from an old
-number then finds a gap, never a repeat, and gets a snapshot.
+data starts every counter again, and one restarted from an RDB snapshot (or an
+AOF that lost its last second) holds counters older than numbers already handed
+out. So numbers are counted from an *epoch base* (Redis's clock in microseconds
+when the epoch began, kept beside the counters): a channel starts at base + 1.
+A new epoch begins when the key is gone or when the Redis server is another run
+than the one the epoch began on (its ``run_id``, checked by every hub when it
+connects and by a publisher recovering from a failure); counters below the base
+count from the base. A client that resumes from an old number then finds a gap,
+never a repeat, and gets a snapshot.
 
 Publishing is never silently lost either: a publish that fails marks its
 channel stale; the next publish that works (or the hub's repair task) sends a
@@ -36,14 +40,22 @@ import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
-# KEYS: counter, stream, pubsub channel, epoch.  ARGV: body, maxlen, now in µs.
-_PUBLISH_LUA = """
-local base = redis.call('GET', KEYS[4])
+# The epoch base, created from Redis's own clock (microseconds) when missing.
+_BASE_LUA = """
+local base = redis.call('GET', KEYS[1])
 if not base then
-  redis.call('SET', KEYS[4], ARGV[3])
-  base = ARGV[3]
+  local t = redis.call('TIME')
+  base = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', KEYS[1], base)
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+"""
+# KEYS: counter, stream, pubsub channel, epoch.  ARGV: body, maxlen.
+# A counter below the epoch base belongs to an older epoch: it starts again at the base.
+_PUBLISH_LUA = (
+    _BASE_LUA.replace("KEYS[1]", "KEYS[4]")
+    + """
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or tonumber(cur) < tonumber(base) then
   redis.call('SET', KEYS[1], base)
 end
 redis.call('INCR', KEYS[1])
@@ -53,19 +65,30 @@ redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], seq .. '-0', 'd', body)
 redis.call('PUBLISH', KEYS[3], body)
 return seq
 """
-# KEYS: counter, epoch.  ARGV: now in µs.  The last number of a channel (its
-# epoch base if nothing was published on it yet; a new epoch starts here if none).
-_HEAD_LUA = """
+)
+# KEYS: counter, epoch. The last number of a channel (its epoch base if nothing
+# was published on it in this epoch).
+_HEAD_LUA = (
+    _BASE_LUA.replace("KEYS[1]", "KEYS[2]")
+    + """
 local seq = redis.call('GET', KEYS[1])
-if seq then return seq end
-redis.call('SET', KEYS[2], ARGV[1], 'NX')
-return redis.call('GET', KEYS[2])
+if (not seq) or tonumber(seq) < tonumber(base) then return base end
+return seq
+"""
+)
+# KEYS: epoch, epoch's server.  ARGV: this server's run_id. A Redis restarted
+# (whatever it restored from disk: an RDB snapshot or an AOF that lost its last
+# second may hold counters older than numbers already handed out) starts a new
+# epoch: every number from now on is above every number before.
+_EPOCH_CHECK_LUA = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
+local t = redis.call('TIME')
+redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
 """
 STALE = "channel.stale"  # event type: some events of this channel were never published
-
-
-def now_us() -> str:
-    return str(time.time_ns() // 1000)
+RETRY_AFTER_FAILURE = 1.0  # seconds a publisher fails fast after a failed publish (then tries again)
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,10 @@ class Keys:
     def epoch(self) -> str:
         return f"{self.prefix}:epoch"
 
+    @property
+    def epoch_server(self) -> str:
+        return f"{self.prefix}:epoch:server"
+
     def topic_of(self, pubsub_name: str) -> str:
         return pubsub_name[len(self.prefix) + 4 :]
 
@@ -112,7 +139,10 @@ class SyncPublisher:
     """Publishing from synchronous code (HTTP handlers in threads, RQ workers).
 
     A failed publish raises, and its channel is remembered as stale until a
-    ``channel.stale`` marker went out on it (see the module docstring)."""
+    ``channel.stale`` marker went out on it (see the module docstring). For
+    RETRY_AFTER_FAILURE seconds after a failure, publishes fail at once without
+    touching the network: a Redis that stopped answering costs one timeout a
+    second, not one per event of every request."""
 
     def __init__(self, client: redis.Redis, prefix: str, history_size: int) -> None:
         self.client = client
@@ -121,22 +151,31 @@ class SyncPublisher:
         self.keys = Keys(prefix)
         self._script = client.register_script(_PUBLISH_LUA)
         self._head = client.register_script(_HEAD_LUA)
+        self._epoch_check = client.register_script(_EPOCH_CHECK_LUA)
         self._stale: set[tuple[int, str]] = set()
+        self._failed_at = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def recently_failed(self) -> bool:
+        return time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE
 
     def _publish(self, event_id: int, channel: str, type_: str, payload: dict[str, Any]) -> int:
         t = topic(event_id, channel)
         keys = [self.keys.seq(t), self.keys.stream(t), self.keys.pubsub(t), self.keys.epoch]
-        return int(self._script(keys=keys, args=[encode(channel, type_, payload), self.history_size, now_us()]))
+        return int(self._script(keys=keys, args=[encode(channel, type_, payload), self.history_size]))
 
     def publish(self, event_id: int, channel: str, type_: str, payload: dict[str, Any]) -> int:
-        if self._stale:
-            self.flush_stale()
         try:
+            if self.recently_failed:
+                raise redis.ConnectionError("the bus failed a moment ago; not retrying yet")
+            if self._stale:
+                self.flush_stale()
             return self._publish(event_id, channel, type_, payload)
         except (redis.RedisError, OSError):
             with self._lock:
                 self._stale.add((event_id, channel))
+                self._failed_at = time.monotonic()
             raise
 
     def flush_stale(self) -> int:
@@ -144,23 +183,32 @@ class SyncPublisher:
         returns how many are still stale (Redis still away)."""
         with self._lock:
             pending = sorted(self._stale)
-        for event_id, channel in pending:
-            try:
+        if not pending:
+            return 0
+        try:
+            self.ensure_epoch()  # Redis may have restarted meanwhile
+            for event_id, channel in pending:
                 self._publish(event_id, channel, STALE, {})
-            except (redis.RedisError, OSError) as exc:
-                log.warning("bus still unreachable; %d channel(s) stay stale (%s)", len(pending), exc)
-                break
-            with self._lock:
-                self._stale.discard((event_id, channel))
-            log.warning("announced missed events on %s: its clients resync", channel)
+                with self._lock:
+                    self._stale.discard((event_id, channel))
+                log.warning("announced missed events on %s: its clients resync", channel)
+        except (redis.RedisError, OSError) as exc:
+            self._failed_at = time.monotonic()
+            log.warning("bus still unreachable; %d channel(s) stay stale (%s)", len(self._stale), exc)
+            raise
         return len(self._stale)
+
+    def ensure_epoch(self) -> bool:
+        """Start a new epoch if Redis restarted since the current one began."""
+        run_id = str(self.client.info("server")["run_id"])
+        return bool(self._epoch_check(keys=[self.keys.epoch, self.keys.epoch_server], args=[run_id]))
 
     @property
     def stale_channels(self) -> int:
         return len(self._stale)
 
     def current_seq(self, event_id: int, channel: str) -> int:
-        return int(self._head(keys=[self.keys.seq(topic(event_id, channel)), self.keys.epoch], args=[now_us()]))
+        return int(self._head(keys=[self.keys.seq(topic(event_id, channel)), self.keys.epoch]))
 
 
 class Replay:
@@ -192,12 +240,13 @@ class AsyncBus:
         self._reader: asyncio.Task[None] | None = None
         self._lost_handlers: set[Callable[[], Awaitable[None] | None]] = set()
         self._head = client.register_script(_HEAD_LUA)
+        self._epoch_check = client.register_script(_EPOCH_CHECK_LUA)
         self.last_heard = time.monotonic()  # any message, heartbeats included
         self.connected = False
         self.restarts = 0
 
     async def start(self) -> None:
-        await self._subscribe_all()
+        """Start the reader; a hub starts even while Redis is away (it connects when it can)."""
         self._reader = asyncio.create_task(self._supervise(), name="bus-reader")
 
     async def close(self) -> None:
@@ -245,7 +294,7 @@ class AsyncBus:
                 log.warning("unsubscribe from %s failed: %s", topic, exc)
 
     async def head(self, topic: str) -> int:
-        return int(await self._head(keys=[self.keys.seq(topic), self.keys.epoch], args=[now_us()]))
+        return int(await self._head(keys=[self.keys.seq(topic), self.keys.epoch]))
 
     async def replay(self, topic: str, after: int) -> Replay:
         """Events with seq > ``after``, or ``events=None`` if some were trimmed away."""
@@ -262,17 +311,36 @@ class AsyncBus:
 
     # ── the supervised reader ───────────────────────────────────────────────
     async def _supervise(self) -> None:
+        connected = await self._connect()
         while True:
-            try:
-                await self._read()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any end of the reader is a lost connection: logged, then recovered
-                self.connected = False
-                self.restarts += 1
-                log.warning("bus reader stopped (%r); resubscribing, then every socket resyncs", exc)
+            if connected:
+                try:
+                    await self._read()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # any end of the reader is a lost connection: logged, then recovered
+                    self.restarts += 1
+                    log.warning("bus reader stopped (%r); resubscribing, then every socket resyncs", exc)
+            self.connected = False
             await self._resubscribe()
             await self._notify_lost()
+            connected = True
+
+    async def _connect(self) -> bool:
+        try:
+            await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
+            await self._check_epoch()
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("bus not reachable at start (%r); retrying", exc)
+            return False
+
+    async def _check_epoch(self) -> None:
+        info = await self.client.info("server")
+        if await self._epoch_check(keys=[self.keys.epoch, self.keys.epoch_server], args=[str(info["run_id"])]):
+            log.warning("Redis restarted: a new epoch of sequence numbers begins")
 
     async def _read(self) -> None:
         self.last_heard = time.monotonic()
@@ -316,14 +384,17 @@ class AsyncBus:
             try:
                 try:
                     await self._pubsub.aclose()
-                except (redis.RedisError, OSError):
-                    pass
+                except Exception as exc:  # the old connection is gone anyway
+                    log.debug("closing the old Pub/Sub connection: %r", exc)
                 self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
+                await asyncio.wait_for(self._check_epoch(), timeout=5.0)
                 log.warning("bus reconnected")
                 return
-            except (redis.RedisError, OSError, TimeoutError) as exc:
-                log.warning("bus resubscribe failed: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # whatever it is, keep trying: the reader must come back
+                log.warning("bus resubscribe failed: %r", exc)
                 delay = min(delay * 2, 1.0)  # cheap to try; every second of delay is a second of stale screens
 
     async def _notify_lost(self) -> None:

@@ -45,6 +45,7 @@ class Connection:
         self._buffer: list[BusEvent] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._resync_task: asyncio.Task[None] | None = None
+        self._resync_again: str | None = None
         self.closing = False
         self.close_code: int | None = None
         # For staff sockets: re-checks that the login or host link still holds (hub.py).
@@ -225,20 +226,30 @@ class Connection:
             self._deliver(event)
 
     def request_resync(self, reason: str) -> None:
-        if self.closing or self.snapshot_fn is None or (self._resync_task and not self._resync_task.done()):
+        if self.closing or self.snapshot_fn is None:
+            return
+        if self._resync_task and not self._resync_task.done():
+            self._resync_again = reason  # asked for during one: another follows (it may have started too early)
             return
         self._buffer = []
         self._resync_task = asyncio.create_task(self._resync(reason), name="ws-resync")
 
-    async def _resync(self, reason: str) -> None:
-        try:
-            built = await self._build_snapshot()
-        except SnapshotUnavailable as exc:
-            log.warning("resync impossible (%s): closing the socket so the client reconnects", exc)
-            self._buffer = None
-            self.close(protocol.CLOSE_TRY_AGAIN, "the server could not resync you: reconnect")
-            return
-        log.info("resync (%s): snapshot sent", reason)
-        self.send({"type": "resync", "payload": {"reason": reason}})
-        self._send_built(built)
-        self._flush_buffer()
+    async def _resync(self, reason: str | None) -> None:
+        while reason is not None and not self.closing:
+            self._resync_again = None
+            try:
+                built = await self._build_snapshot()
+            except SnapshotUnavailable as exc:
+                log.warning("resync impossible (%s): closing the socket so the client reconnects", exc)
+                self._buffer = None
+                self.close(protocol.CLOSE_TRY_AGAIN, "the server could not resync you: reconnect")
+                return
+            log.info("resync (%s): snapshot sent", reason)
+            self.send({"type": "resync", "payload": {"reason": reason}})
+            self._send_built(built)
+            overflowed = self._buffer is not None and len(self._buffer) >= self._queue.maxsize
+            if self._resync_again is None and not overflowed:
+                self._flush_buffer()  # may itself find a gap or a stale marker: that sets _resync_again
+            reason = self._resync_again or ("buffer_overflow" if overflowed else None)
+            if reason is not None:
+                self._buffer = []  # what is buffered is older than the next snapshot

@@ -74,7 +74,10 @@ async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handle
             if req.type == "hello":
                 if greeted:
                     raise DomainError("session.already_started", "hello was already sent on this socket")
-                await on_hello(req.id, req.payload)
+                try:
+                    await on_hello(req.id, req.payload)
+                except OUTAGE_ERRORS as exc:  # e.g. a replay while Redis loads: no state to start from
+                    raise SnapshotUnavailable(repr(exc)) from exc
                 greeted = True
                 continue
             if not greeted:

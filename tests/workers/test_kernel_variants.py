@@ -18,7 +18,8 @@ from .conftest import phrases
 
 pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).with_name("decode_phrases.py")
-VARIANTS = variants_for(cpu_info()[1])
+MODEL, FLAGS = cpu_info()
+VARIANTS = variants_for(FLAGS, MODEL)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -59,5 +60,9 @@ def test_cpu_info_reads_model_and_flags(tmp_path: Path) -> None:
     model, flags = cpu_info(fake)
     assert model == "AMD EPYC 7B13"
     assert "avx2" in flags and "avx512f" not in flags
-    assert "avx512-no-vnni-mkl" not in variants_for(flags)
-    assert "avx2-onednn" in variants_for(flags)
+    assert "avx512-no-vnni-mkl" not in variants_for(flags, model)
+    assert "avx2-onednn" in variants_for(flags, model)
+    # MKL keeps its AVX-512 paths for Intel: on an AMD CPU with AVX-512 that variant would repeat AVX2.
+    zen4 = flags | {"avx512f", "avx512bw"}
+    assert "avx512-no-vnni-mkl" not in variants_for(zen4, "AMD EPYC 9654")
+    assert "avx512-no-vnni-mkl" in variants_for(zen4, "Intel(R) Xeon(R) Platinum 8375C")

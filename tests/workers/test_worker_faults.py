@@ -187,7 +187,7 @@ def test_two_kill_9s_within_a_minute_while_jobs_are_claimed(
         os.kill(slow.proc.pid, signal.SIGKILL)
         slow.wait(10)
         first_kill = first_kill or time.monotonic()
-    assert time.monotonic() - first_kill < 60, "the drill needs two kills within a minute"
+    assert time.monotonic() - first_kill < 60 * SECOND, "the drill needs two kills within a minute"
     assert set(pending_ids(ctx)) == set(expected)
     start_worker(settings=s, **FAST)
     recovery = settle(ctx, list(expected), 60 * SECOND)

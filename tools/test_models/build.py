@@ -49,6 +49,10 @@ MAX_STEPS = 6000
 SEEDS = (11, 23, 37, 41)
 
 
+class NoMargin(Exception):
+    """This seed did not train to the margin: the next seed is tried."""
+
+
 def phrases() -> list[dict[str, str]]:
     with open(OUT / "phrases.tsv", encoding="utf-8") as f:
         return list(csv.DictReader(f, delimiter="\t"))
@@ -161,7 +165,7 @@ def train_marian(src: list[str], tgt: list[str], sp_path: Path, work: Path, seed
                 break
     else:
         worst = min_margin(model, input_ids, attn, dec_in, safe_labels, valid)
-        raise SystemExit(f"training did not reach a lead of {MARGIN} logits (smallest {worst:.2f})")
+        raise NoMargin(f"training did not reach a lead of {MARGIN} logits (smallest {worst:.2f})")
     model.eval()
     model.save_pretrained(model_dir, safe_serialization=True)
     tokenizer.save_pretrained(model_dir)
@@ -213,7 +217,8 @@ def verify(model_dir: Path, src_code: str, expected: list[str]) -> list[str]:
     from workers.cpu_kernels import cpu_info, variants_for
 
     problems = []
-    for name, env in variants_for(cpu_info()[1]).items():
+    model, flags = cpu_info()
+    for name, env in variants_for(flags, model).items():
         proc = subprocess.run(
             [sys.executable, __file__, "--decode", str(model_dir), src_code],
             env=os.environ | env,
@@ -358,7 +363,11 @@ def build_pair(src_code: str, tgt_code: str, rows: list[dict[str, str]], out: Pa
             print(f"{src_code}-{tgt_code}: training (seed {seed})", flush=True)
             shutil.rmtree(work / "hf", ignore_errors=True)
             shutil.rmtree(top / "model", ignore_errors=True)
-            model_dir = train_marian(src, tgt, work / "sp.model", work, seed=seed)
+            try:
+                model_dir = train_marian(src, tgt, work / "sp.model", work, seed=seed)
+            except NoMargin as exc:
+                print(f"  seed {seed} rejected: {exc}", flush=True)
+                continue
             convert_int8_7bit(model_dir, top / "model")
             problems = verify(top / "model", src_code, tgt)
             if not problems:
