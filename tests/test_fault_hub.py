@@ -312,3 +312,21 @@ def test_disabled_moderator_loses_the_open_console(server, ctx, moderator) -> No
             while time.monotonic() < deadline:
                 mod.pump(0.2)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_logout_ends_the_session_its_copied_cookie_and_its_open_console(server, moderator) -> None:
+    cookie = cookie_header(moderator)  # as an attacker who copied it would hold it
+    with moderator_ws(server, moderator) as mod:
+        assert mod.request("hello")["ok"]
+        assert moderator.post("/api/logout").status_code == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            deadline = time.monotonic() + 15 * SECOND
+            while time.monotonic() < deadline:
+                mod.pump(0.2)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    copied = httpx.get(server.base + "/api/me", headers={"Cookie": cookie}, timeout=10)
+    assert copied.status_code == 401
+    with ws_client(server.ws_base + "/ws/moderator", additional_headers={"Cookie": cookie}) as again:
+        with pytest.raises(ConnectionClosed) as refused:
+            again.pump(5 * SECOND)
+        assert refused.value.rcvd is not None and refused.value.rcvd.code == 4401

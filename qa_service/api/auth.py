@@ -1,5 +1,6 @@
 """Login, logout and who-am-I for staff. Sessions are signed cookies
-(HttpOnly, SameSite=Lax) holding the user id and a CSRF token."""
+(HttpOnly, SameSite=Lax) holding the user id, a server-side session id and a
+CSRF token; logout ends the session on the server too."""
 
 from __future__ import annotations
 
@@ -28,16 +29,20 @@ async def login(request: Request) -> JSONResponse:
         raise Unauthorized("auth.invalid", "wrong username or password")
     request.session.clear()
     csrf = new_csrf_token()
-    request.session.update({"uid": user.id, "csrf": csrf})
+    assert user.id is not None
+    sid = await hub.run(accounts.start_session, hub.ctx, user.id)
+    request.session.update({"uid": user.id, "sid": sid, "csrf": csrf})
     return JSONResponse({"user": user.username, "role": user.role, "csrf_token": csrf})
 
 
 async def logout(request: Request) -> JSONResponse:
     """
-    summary: Log out (clears the session cookie)
+    summary: Log out (ends the session on the server; its open sockets close with 4401)
     responses:
       200: {}
     """
+    hub = hub_of(request)
+    await hub.run(accounts.end_session, hub.ctx, request.session.get("sid"))
     request.session.clear()
     return JSONResponse({})
 

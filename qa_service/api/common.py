@@ -46,7 +46,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 async def staff(request: Request, *roles: str) -> User:
     """The logged-in user, if their role is one of ``roles``; CSRF-checked for writes."""
     hub = hub_of(request)
-    user = await hub.run(accounts.get_user, hub.ctx, request.session.get("uid"))
+    user = await hub.run(accounts.session_user, hub.ctx, request.session.get("uid"), request.session.get("sid"))
     if user is None:
         raise Unauthorized("auth.required", "log in first")
     if roles and user.role not in roles:

@@ -134,6 +134,16 @@ class User(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
+class StaffSession(SQLModel, table=True):
+    """A staff login. The signed cookie names it; logout (or disabling the user)
+    ends it on the server, so a copied cookie and open sockets stop working."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    revoked_at: NaiveDatetime | None = None
+
+
 class Ban(SQLModel, table=True):
     """A viewer whose future questions are hidden from moderators."""
 

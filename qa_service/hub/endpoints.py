@@ -215,15 +215,15 @@ async def moderator_socket(ws: WebSocket) -> None:
     if not same_origin(ws):
         await _refuse(ws, protocol.CLOSE_FORBIDDEN, "cross-origin socket refused")
         return
-    uid = ws.session.get("uid")
-    user = await hub.run(accounts.get_user, hub.ctx, uid)
+    uid, sid = ws.session.get("uid"), ws.session.get("sid")
+    user = await hub.run(accounts.session_user, hub.ctx, uid, sid)
     if user is None or user.role not in MODERATOR_ROLES:
         await _refuse(ws, protocol.CLOSE_UNAUTHORIZED, "log in as a moderator first")
         return
     await ws.accept()
 
     def still_allowed() -> bool:
-        again = accounts.get_user(hub.ctx, uid)
+        again = accounts.session_user(hub.ctx, uid, sid)
         return again is not None and again.role in MODERATOR_ROLES
 
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:

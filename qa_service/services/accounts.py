@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlmodel import select
 
-from ..db.models import User
+from ..db.models import StaffSession, User, utcnow
 from ..domain.errors import DomainError
 from ..security import ROLES, hash_password, verify_password
 from .context import Context
@@ -36,9 +38,32 @@ def authenticate(ctx: Context, username: object, password: object) -> User | Non
     return user
 
 
-def get_user(ctx: Context, user_id: object) -> User | None:
-    if not isinstance(user_id, int):
+def start_session(ctx: Context, user_id: int) -> str:
+    """A new server-side session for a login; its id goes into the signed cookie."""
+    sid = secrets.token_hex(24)
+    with ctx.transaction() as (db, _):
+        db.add(StaffSession(id=sid, user_id=user_id))
+    return sid
+
+
+def end_session(ctx: Context, session_id: object) -> None:
+    """Logout: the session stops working everywhere (requests and open sockets)."""
+    if not isinstance(session_id, str):
+        return
+    with ctx.transaction() as (db, _):
+        row = db.get(StaffSession, session_id)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = utcnow()
+            db.add(row)
+
+
+def session_user(ctx: Context, user_id: object, session_id: object) -> User | None:
+    """The user of a live session: the session not ended, the user not disabled."""
+    if not isinstance(user_id, int) or not isinstance(session_id, str):
         return None
     with ctx.read() as db:
+        row = db.get(StaffSession, session_id)
+        if row is None or row.revoked_at is not None or row.user_id != user_id:
+            return None
         user = db.get(User, user_id)
     return None if user is None or user.disabled else user
