@@ -35,8 +35,9 @@ def test_arabic_viewer_journey_to_the_host_display_and_back(server, settings, ct
     viewer = new_page(locale="ar-EG", viewport=PHONE)
     viewer.goto(server.base + "/")
     expect(viewer.locator("#conn")).to_have_attribute("data-state", "live")
-    assert viewer.evaluate("document.documentElement.dir") == "rtl"
-    assert viewer.evaluate("document.documentElement.lang") == "ar"
+    # The locale loads on its own request, possibly after the socket is live: wait for it.
+    expect(viewer.locator("html")).to_have_attribute("dir", "rtl")
+    expect(viewer.locator("html")).to_have_attribute("lang", "ar")
     assert viewer.evaluate("getComputedStyle(document.body).direction") == "rtl"
     expect(viewer.locator("#send")).to_have_text("إرسال")
     speaker = sample["speakers"]["moscow"][1]
