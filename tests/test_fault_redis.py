@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_redis_restart_under_load_every_console_converges(
             "doubled": len(rows) - len(by_client),
             "unacknowledged_at_stop": sum(len(a.unacked) for a in askers),
             "console_resynced_seconds_after_restart": [round(max(r, 0.0), 2) for r in recovered],
-            "console_resyncs": [len(c.resyncs) for c in consoles],
+            "console_resyncs": [dict(Counter(c.resyncs)) for c in consoles],
             "error_codes": sorted({code for a in askers for code in a.error_codes}),
         }
         record(f"redis-restart-{'aof' if appendonly else 'no-persistence'}-{figures['database']}", figures)

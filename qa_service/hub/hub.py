@@ -80,7 +80,13 @@ class Hub:
     def tasks_alive(self) -> dict[str, bool]:
         return {t.get_name(): not t.done() for t in self._tasks}
 
-    def _resync_all(self) -> None:
+    async def _resync_all(self) -> None:
+        # This process's stale markers first: their numbers then fall below the snapshot
+        # heads and are skipped, instead of asking every socket for a second snapshot.
+        try:
+            await self._repair_bus()
+        except OUTAGE_ERRORS as exc:
+            log.warning("stale channels not announced yet (%r); the bus-repair task retries", exc)
         for conn in list(self.connections):
             conn.request_resync("bus_reconnected")
 
