@@ -18,6 +18,8 @@ from qa_service.services import questions
 from qa_service.services.context import Context
 from qa_service.settings import Settings
 
+from ..faults import service_env
+
 PHRASES = Path(__file__).resolve().parents[2] / "workers" / "test_models" / "phrases.tsv"
 
 
@@ -64,16 +66,7 @@ def worker_settings(settings_factory: Any, argos_dir: Path) -> Settings:
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = dict(os.environ) | {
-        "QA_DATABASE_URL": settings.effective_database_url,
-        "QA_REDIS_URL": settings.redis_url or "",
-        "QA_REDIS_PREFIX": settings.redis_prefix,
-        "QA_SECRET_KEY": settings.secret_key,
-        "QA_DATA_DIR": str(settings.data_dir),
-        "QA_ARGOS_DIR": str(settings.argos_dir),
-        "QA_AUTO_MIGRATE": "false",
-    }
-    return env | extra
+    return service_env(settings, **extra)
 
 
 class WorkerProcess:
