@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from qa_service.services import questions
 from qa_service.services.context import Context
 from qa_service.settings import Settings
 
-from ..faults import service_env
+from ..faults import ServiceProcess, service_env
 
 PHRASES = Path(__file__).resolve().parents[2] / "workers" / "test_models" / "phrases.tsv"
 
@@ -65,37 +63,20 @@ def worker_settings(settings_factory: Any, argos_dir: Path) -> Settings:
     return settings_factory(argos_dir=argos_dir)
 
 
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return service_env(settings, **extra)
+worker_env = service_env  # what a worker subprocess inherits from the test's settings
 
 
-class WorkerProcess:
+class WorkerProcess(ServiceProcess):
+    """`qa-service worker` as a subprocess, started at once."""
+
     def __init__(self, settings: Settings, *args: str, **env: str) -> None:
-        self.log = settings.data_dir / f"worker-{os.getpid()}-{id(self)}.log"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._out = open(self.log, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qa_service.cli", "worker", *args],
-            env=worker_env(settings, **env),
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__(settings, "worker", *args, **env)
+        self.start()
+        assert self.proc is not None
+        self.proc: subprocess.Popen[bytes] = self.proc
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._out.close()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture
