@@ -81,12 +81,16 @@ return seq
 # second may hold counters older than numbers already handed out) starts a new
 # epoch: every number from now on is above every number before.
 _EPOCH_CHECK_LUA = """
-if redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
+local before = redis.call('GET', KEYS[2])
+if before == ARGV[1] then return 0 end
 local t = redis.call('TIME')
 redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
 redis.call('SET', KEYS[2], ARGV[1])
-return 1
+if before then return 1 end
+return 2
 """
+# What _EPOCH_CHECK_LUA returns: the same server, a restarted one, the first check ever.
+EPOCH_SAME, EPOCH_RESTARTED, EPOCH_FIRST = 0, 1, 2
 STALE = "channel.stale"  # event type: some events of this channel were never published
 RETRY_AFTER_FAILURE = 1.0  # seconds a publisher fails fast after a failed publish (then tries again)
 
@@ -201,7 +205,7 @@ class SyncPublisher:
     def ensure_epoch(self) -> bool:
         """Start a new epoch if Redis restarted since the current one began."""
         run_id = str(self.client.info("server")["run_id"])
-        return bool(self._epoch_check(keys=[self.keys.epoch, self.keys.epoch_server], args=[run_id]))
+        return int(self._epoch_check(keys=[self.keys.epoch, self.keys.epoch_server], args=[run_id])) != EPOCH_SAME
 
     @property
     def stale_channels(self) -> int:
@@ -339,8 +343,11 @@ class AsyncBus:
 
     async def _check_epoch(self) -> None:
         info = await self.client.info("server")
-        if await self._epoch_check(keys=[self.keys.epoch, self.keys.epoch_server], args=[str(info["run_id"])]):
+        found = await self._epoch_check(keys=[self.keys.epoch, self.keys.epoch_server], args=[str(info["run_id"])])
+        if found == EPOCH_RESTARTED:
             log.warning("Redis restarted: a new epoch of sequence numbers begins")
+        elif found == EPOCH_FIRST:
+            log.info("first epoch of sequence numbers on this Redis")
 
     async def _read(self) -> None:
         self.last_heard = time.monotonic()
