@@ -20,8 +20,8 @@ from qa_service.services import questions
 from .drills import Asker, ConsoleMirror
 from .faults import RedisServer, ServiceProcess, TcpProxy, hub, postgres_target, through_proxy
 from .hub.test_fanout import moderator_ws
-from .support import SECOND, cookie_header, login, wait_until, ws_client
-from .test_fault_redis import HUB_ENV, db_versions, record
+from .support import SECOND, cookie_header, wait_until, ws_client
+from .test_fault_redis import HUB_ENV, db_versions, record, staff_cookie
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,13 @@ def _ask(ctx: Any, event_id: int, speaker_id: int, n: int) -> dict[str, Any]:
     return questions.ask(ctx, event_id, "viewer-drill-0001", payload).question
 
 
-def _cookie(base: str) -> str:
-    http = login(base, "mod1", "moderator-password")
-    try:
-        return cookie_header(http)
-    finally:
-        http.close()
+def _live_console(h: ServiceProcess) -> ConsoleMirror:
+    """A moderator console on hub ``h`` that has had its first snapshot."""
+    h.wait_ready("/readyz")
+    console = ConsoleMirror(h.base.replace("http", "ws") + "/ws/moderator", staff_cookie(h.base))
+    console.start()
+    wait_until(lambda: console.snapshots > 0, 10 * SECOND, "first snapshot")
+    return console
 
 
 def _readyz(base: str) -> tuple[int, dict[str, Any]]:
@@ -68,7 +69,7 @@ def test_hub_killed_under_load_loses_nothing_and_doubles_nothing(
         urls = [h.base.replace("http", "ws") + "/ws/viewer" for h in (a, b)]
         speaker = sample["speakers"]["moscow"][0].id
         askers = [Asker(urls, speaker) for _ in range(3)]  # each alternates hubs on reconnect
-        console = ConsoleMirror(b.base.replace("http", "ws") + "/ws/moderator", _cookie(b.base))
+        console = ConsoleMirror(b.base.replace("http", "ws") + "/ws/moderator", staff_cookie(b.base))
         for t in (*askers, console):
             t.start()
         wait_until(lambda: sum(len(x.acked) for x in askers) > 30, 30 * SECOND, "asks before the kill")
@@ -171,12 +172,9 @@ def test_half_open_bus_is_noticed_by_heartbeat_and_every_console_resyncs(
     # The test publishes straight to Redis, past the frozen proxy.
     publisher = SyncPublisher(redis.Redis.from_url(server.url), hub_settings.redis_prefix, 100)
     direct = type(ctx)(hub_settings, ctx.engine, publisher)
-    console = ConsoleMirror(h.base.replace("http", "ws") + "/ws/moderator", "")
+    console: ConsoleMirror | None = None
     try:
-        h.wait_ready("/readyz")
-        console.cookie = _cookie(h.base)
-        console.start()
-        wait_until(lambda: console.snapshots > 0, 10 * SECOND, "first snapshot")
+        console = _live_console(h)
         proxy.freeze()  # the hub's connections stay open but nothing flows: no error, only silence
         frozen_at = time.monotonic()
         q = _ask(direct, event_id, sample["speakers"]["moscow"][0].id, 1)
@@ -199,7 +197,8 @@ def test_half_open_bus_is_noticed_by_heartbeat_and_every_console_resyncs(
             {"bus_reported_seconds": round(noticed, 2), "resyncs": console.resyncs, "closes": console.closes},
         )
     finally:
-        console.stop_flag.set()
+        if console is not None:
+            console.stop_flag.set()
         h.stop()
         proxy.stop()
         server.stop()
@@ -218,12 +217,9 @@ def test_a_failed_publish_is_announced_and_its_sockets_resync(
         redis.Redis.from_url(f"redis://127.0.0.1:{proxy.port}/0", socket_timeout=1), hub_settings.redis_prefix, 100
     )
     writer = type(ctx)(hub_settings, ctx.engine, flaky)
-    console = ConsoleMirror(h.base.replace("http", "ws") + "/ws/moderator", "")
+    console: ConsoleMirror | None = None
     try:
-        h.wait_ready("/readyz")
-        console.cookie = _cookie(h.base)
-        console.start()
-        wait_until(lambda: console.snapshots > 0, 10 * SECOND, "first snapshot")
+        console = _live_console(h)
         speaker = sample["speakers"]["moscow"][0].id
         proxy.cut()
         missed = _ask(writer, event_id, speaker, 1)  # committed; its events could not be published
@@ -240,7 +236,8 @@ def test_a_failed_publish_is_announced_and_its_sockets_resync(
         assert "missed_events" in console.resyncs
         assert flaky.stale_channels == 0
     finally:
-        console.stop_flag.set()
+        if console is not None:
+            console.stop_flag.set()
         h.stop()
         proxy.stop()
         server.stop()

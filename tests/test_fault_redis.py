@@ -139,7 +139,9 @@ def test_redis_restored_from_an_older_snapshot_starts_a_new_epoch(settings_facto
         client.save()  # the snapshot Redis will come back with
         for n in range(2, 5):
             ask(n)
-        with ws_client(h.base.replace("http", "ws") + "/ws/moderator", additional_headers={"Cookie": _cookie(h)}) as m:
+        with ws_client(
+            h.base.replace("http", "ws") + "/ws/moderator", additional_headers={"Cookie": staff_cookie(h.base)}
+        ) as m:
             m.request("hello")
             m.drain(0.5 * SECOND)
             held = dict(m.last_seq)  # numbers this console holds
@@ -148,7 +150,9 @@ def test_redis_restored_from_an_older_snapshot_starts_a_new_epoch(settings_facto
         wait_until(lambda: _ready(h), 30 * SECOND, "the hub back on the bus")
         for n in range(5, 12):  # enough to push the channel past the numbers the console holds
             ask(n)
-        with ws_client(h.base.replace("http", "ws") + "/ws/moderator", additional_headers={"Cookie": _cookie(h)}) as m:
+        with ws_client(
+            h.base.replace("http", "ws") + "/ws/moderator", additional_headers={"Cookie": staff_cookie(h.base)}
+        ) as m:
             reply = m.request("hello", {"resume": held})
             assert reply["payload"]["start"] == "snapshot", "old numbers replayed other events"
             m.drain(0.5 * SECOND)
@@ -160,8 +164,9 @@ def test_redis_restored_from_an_older_snapshot_starts_a_new_epoch(settings_facto
         server.stop()
 
 
-def _cookie(h: ServiceProcess) -> str:
-    http = login(h.base, "mod1", "moderator-password")
+def staff_cookie(base: str) -> str:
+    """The session cookie of mod1 logged in at ``base``."""
+    http = login(base, "mod1", "moderator-password")
     try:
         return cookie_header(http)
     finally:
