@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
 import uuid
 
 from argon2 import PasswordHasher
@@ -12,6 +13,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 ROLES = ("moderator", "host", "admin")
 _hasher = PasswordHasher()
+
+
+def username_key(username: str) -> str:
+    """The form two usernames are compared in: NFKC, case-folded ("Admin", "ADMIN"
+    and fullwidth "Ａｄｍｉｎ" are one name). Unique in the database."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
 
 
 def hash_password(password: str) -> str:

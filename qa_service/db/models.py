@@ -75,6 +75,9 @@ class Question(SQLModel, table=True):
     detected_language: str | None = Field(default=None, max_length=8)
     display_name: str | None = Field(default=None, max_length=200)
     country: str | None = Field(default=None, max_length=2)  # ISO 3166 code the viewer's browser states
+    # Keyed hash of the asker's address (never the address itself): lets a moderator
+    # ban the address for a while; forgotten with the question.
+    address_hash: str | None = Field(default=None, max_length=64, index=True)
     status: str = Field(default="pending", max_length=16, index=True)
     version: int = 1
     queue_position: float | None = None
@@ -128,10 +131,15 @@ class ModerationAction(SQLModel, table=True):
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(index=True, unique=True, max_length=64)
+    # NFKC + case-folded username (security.username_key): "Admin", "ADMIN" and "Ａｄｍｉｎ"
+    # are one account, enforced by the database.
+    username_key: str = Field(max_length=128)
     password_hash: str = Field(max_length=200)
     role: str = Field(max_length=16)  # moderator | host | admin
     disabled: bool = False
     created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("username_key", name="uq_user_username_key"),)
 
 
 class StaffSession(SQLModel, table=True):
@@ -154,3 +162,17 @@ class Ban(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
     __table_args__ = (sa.UniqueConstraint("event_id", "viewer_id", name="uq_ban_event_viewer"),)
+
+
+class AddressBan(SQLModel, table=True):
+    """An address (by keyed hash) whose questions are hidden until ``expires_at``:
+    a banned viewer who drops its token is still caught for a while."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    address_hash: str = Field(max_length=64)
+    actor: str = Field(max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime
+
+    __table_args__ = (sa.UniqueConstraint("event_id", "address_hash", name="uq_addressban_event_address"),)

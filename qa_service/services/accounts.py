@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from ..db.models import StaffSession, User, utcnow
 from ..domain.errors import DomainError
-from ..security import ROLES, hash_password, verify_password
+from ..security import ROLES, hash_password, username_key, verify_password
 from .context import Context
 
 
@@ -18,9 +18,11 @@ def add_user(ctx: Context, username: str, password: str, role: str) -> User:
     if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise DomainError("user.name_invalid", "a username is 1-64 letters, digits, '.', '-' or '_'")
     with ctx.transaction() as (db, _):
-        user = db.exec(select(User).where(User.username == username)).first()
+        user = db.exec(select(User).where(User.username_key == username_key(username))).first()
         if user is None:
-            user = User(username=username, password_hash=hash_password(password), role=role)
+            user = User(
+                username=username, username_key=username_key(username), password_hash=hash_password(password), role=role
+            )
         else:
             user.password_hash, user.role, user.disabled = hash_password(password), role, False
         db.add(user)
