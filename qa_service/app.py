@@ -28,6 +28,7 @@ from .domain.errors import DomainError
 from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
 from .hub.hub import Hub
+from .keys import signing_key
 from .pages import SecurityHeaders
 from .services.context import OUTAGE_ERRORS, Context
 from .settings import Settings
@@ -197,11 +198,11 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(SecurityHeaders),
         Middleware(
             SessionMiddleware,
-            secret_key=settings.secret_key,
+            secret_key=signing_key(settings),
             session_cookie="qa_session",
             max_age=settings.session_max_age,
             same_site="lax",
-            https_only=settings.cookie_secure,
+            https_only=settings.secure_cookies,
         ),
     ]
     app = Starlette(

@@ -91,9 +91,10 @@ def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) 
     from sqlmodel import select
 
     from .db.models import Studio
+    from .keys import signing_key
     from .security import Signer
 
-    signer = Signer(settings.secret_key)
+    signer = Signer(signing_key(settings))
     ctx = _context(settings)
     out = []
     with ctx.transaction() as (db, _):
@@ -284,11 +285,7 @@ def _start_demo_workers(settings: Settings) -> list:  # type: ignore[type-arg]
 
 
 def _base_url(settings: Settings) -> str:
-    """Where people open the pages: QA_PUBLIC_URL, else this machine."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
+    return settings.base_url
 
 
 def _safe_url(url: str) -> str:

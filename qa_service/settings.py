@@ -6,17 +6,38 @@ and pass the result to ``create_app``.  Malformed values fail loudly.
 
 from __future__ import annotations
 
+import ipaddress
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-insecure-secret"}
+MIN_SECRET_BITS = 100  # estimated (Shannon) bits; secrets.token_urlsafe(32) has ≈200
+
+
+def estimated_bits(secret: str) -> float:
+    """A rough lower-bound-ish estimate of a secret's entropy: length × the Shannon
+    entropy of its characters. "x" * 64 scores 0, a 43-character token_urlsafe ≈200."""
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    per_char = -sum(c / len(secret) * math.log2(c / len(secret)) for c in counts.values())
+    return per_char * len(secret)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a configuration error never prints the secret (or any value).
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Field(default=Path("./.qa-data"))
@@ -25,8 +46,16 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="qa", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     event: str | None = None  # slug of the event this service runs; default: the first loaded
     auto_migrate: bool = True  # upgrade the schema at start (turn off when several hubs start at once)
-    secret_key: str = "dev-insecure-secret"
-    public_url: str = ""  # base URL printed in links; default http://host:port
+    # Signs staff cookies, host links and viewer tokens; every hub of a deployment needs
+    # the same one. Unset in development: generated once into data_dir/secret_key (0600).
+    secret_key: str | None = None
+    secret_key_file: Path | None = None  # read the key from this file (Docker/Kubernetes secrets)
+    # Where people open the pages (https://qa.example.org). The one source of the
+    # Origin allow-list and the CSP; default http://host:port. The Host header is never trusted.
+    public_url: str = Field(default="", pattern=r"^(https?://[^/?#\s]+/?)?$")
+    # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For / Forwarded headers
+    # are believed. Default: none; a client's address is the TCP peer.
+    trusted_proxies: str = ""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -34,6 +63,13 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=500, ge=1, le=10_000)
     max_name_chars: int = Field(default=60, ge=1, le=500)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # edge limits (enforced while reading, before the app sees a request)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a request's headers must arrive within
+    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a socket must say hello within; frames do not extend it
+    # open sockets + requests in flight from one client address, per hub (an office behind NAT is one address)
+    max_connections_per_address: int = Field(default=1000, ge=1)
     accept_upcoming_questions: bool = False
     questions_per_minute: int = Field(default=5, ge=1)  # per viewer
     messages_per_second: int = Field(default=20, ge=1)  # per socket, any type
@@ -63,19 +99,72 @@ class Settings(BaseSettings):
     detect_min_chars: int = Field(default=20, ge=1)
     worker_job_delay: float = Field(default=0.0, ge=0)  # fault injection for tests only
     session_max_age: int = Field(default=12 * 3600, ge=60)
-    cookie_secure: bool = False
+    cookie_secure: bool | None = None  # default: true in production (HTTPS only, and HSTS)
+    # logins: attempts per minute per client address and per account; argon2 runs at most this many at once
+    login_attempts_per_address: int = Field(default=20, ge=1)
+    login_attempts_per_account: int = Field(default=10, ge=1)
+    login_concurrency: int = Field(default=2, ge=1, le=64)
+    host_link_hours: float | None = Field(default=None, gt=0)  # host links expire after this; default never
+    address_ban_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)  # "hide asker" also bans the address so long
+    retention_days: int | None = Field(default=None, ge=1)  # events ended longer ago are purged; default kept
 
     @field_validator("database_url", "redis_url", "event", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, v: str) -> str:
+        for item in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"QA_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR network") from None
+        return v
+
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:
+        if self.secret_key is not None and self.secret_key_file is not None:
+            raise ValueError("set QA_SECRET_KEY or QA_SECRET_KEY_FILE, not both")
         if self.environment == "production":
-            if self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
-                raise ValueError("QA_SECRET_KEY must be a random string of 32+ characters in production")
+            if self.secret_key is None and self.secret_key_file is None:
+                raise ValueError(
+                    "production needs QA_SECRET_KEY (or QA_SECRET_KEY_FILE), the same on every hub: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            if self.secret_key is not None:
+                check_secret_strength(self.secret_key)
+            if not self.public_url:
+                raise ValueError("production needs QA_PUBLIC_URL (https://qa.example.org): it defines the allowed Origin")
         return self
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def base_url(self) -> str:
+        """Where people open the pages: QA_PUBLIC_URL, else this machine."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """Origins whose pages may open staff sockets and send writes. Without
+        QA_PUBLIC_URL on a loopback bind, the loopback names of this port too."""
+        origins = {_origin(self.base_url)}
+        if not self.public_url and self.host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
+            origins |= {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}", f"http://[::1]:{self.port}"}
+        return frozenset(origins)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.environment == "production"
 
     @property
     def effective_database_url(self) -> str:
@@ -87,6 +176,15 @@ class Settings(BaseSettings):
     def queue_name(self) -> str:
         """The RQ queue, namespaced by the Redis prefix (two deployments may share a Redis)."""
         return f"{self.redis_prefix}.{self.translation_queue}"
+
+
+def check_secret_strength(secret: str) -> None:
+    """Refuse placeholders, short and low-entropy keys (the message never shows the key)."""
+    if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32 or estimated_bits(secret) < MIN_SECRET_BITS:
+        raise ValueError(
+            f"QA_SECRET_KEY is too weak for production (it needs 32+ characters and about {MIN_SECRET_BITS}+ bits "
+            "of randomness): python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -27,7 +28,11 @@ def hub_of(request: Request) -> Hub:
 
 
 def error_response(exc: DomainError) -> JSONResponse:
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, exc.status)
+    """The one error body; an error that names ``retry_after`` (a limit) sets Retry-After too."""
+    body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    retry_after = exc.details.get("retry_after")
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if isinstance(retry_after, int | float) else None
+    return JSONResponse(body, exc.status, headers=headers)
 
 
 async def json_body(request: Request) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from ..bus.redis_bus import AsyncBus
 from ..domain.errors import DomainError
+from ..keys import signing_key
 from ..security import Signer
 from ..services import questions, schedule
 from ..services.context import OUTAGE_ERRORS, Context
@@ -34,7 +35,7 @@ class Hub:
         self.ctx = ctx
         self.redis = aredis
         self.bus = AsyncBus(aredis, settings.redis_prefix, heartbeat=settings.bus_heartbeat_seconds)
-        self.signer = Signer(settings.secret_key)
+        self.signer = Signer(signing_key(settings))
         self.connections: set[Connection] = set()
         self._event_id: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
