@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a request's headers must arrive within
-    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a socket must say hello within; frames do not extend it
+    hello_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300
+    )  # a socket must say hello within; frames do not extend it
     # open sockets + requests in flight from one client address, per hub (an office behind NAT is one address)
     max_connections_per_address: int = Field(default=1000, ge=1)
     accept_upcoming_questions: bool = False
@@ -136,7 +138,9 @@ class Settings(BaseSettings):
             if self.secret_key is not None:
                 check_secret_strength(self.secret_key)
             if not self.public_url:
-                raise ValueError("production needs QA_PUBLIC_URL (https://qa.example.org): it defines the allowed Origin")
+                raise ValueError(
+                    "production needs QA_PUBLIC_URL (https://qa.example.org): it defines the allowed Origin"
+                )
         return self
 
     @property
