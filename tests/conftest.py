@@ -14,7 +14,6 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from qa_service.app import create_app
 from qa_service.bus.redis_bus import SyncPublisher
 from qa_service.db.engine import make_engine, upgrade
 from qa_service.embedded_redis import EmbeddedRedis
@@ -23,7 +22,7 @@ from qa_service.services.context import Context
 from qa_service.services.event_loader import SAMPLE, load
 from qa_service.settings import Settings
 
-from .support import ThreadServer, free_port, login
+from .support import ThreadServer, login, start_server
 
 POSTGRES_URL = os.environ.get("QA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MOD_PASSWORD = "moderator-password"
@@ -170,7 +169,7 @@ def sample(ctx: Context, event_id: int) -> dict[str, Any]:
 
 @pytest.fixture
 def server(settings: Settings, event_id: int) -> Iterator[ThreadServer]:
-    srv = ThreadServer(create_app(settings), free_port()).start()
+    srv = start_server(settings)
     yield srv
     srv.stop()
 

@@ -66,6 +66,15 @@ class ThreadServer:
         self.thread.join(20 * SECOND)
 
 
+def start_server(settings: Any, port: int | None = None, **kwargs: Any) -> ThreadServer:
+    """create_app(settings) on a real server at ``port``; the app is told its port,
+    since its Origin allow-list and CSP name the origin it serves."""
+    from qa_service.app import create_app
+
+    port = port or free_port()
+    return ThreadServer(create_app(settings.model_copy(update={"port": port})), port, **kwargs).start()
+
+
 class WsClient:
     """A protocol client written from docs/protocol.md: requests with ids,
     replies matched by id, events kept in order with their sequence numbers."""
@@ -139,6 +148,9 @@ class WsClient:
 
 @contextmanager
 def ws_client(url: str, **kwargs: Any) -> Iterator[WsClient]:
+    """Like a browser, send the Origin of the pages this server serves (unless told otherwise)."""
+    if "origin" not in kwargs:
+        kwargs["origin"] = "http" + url.split("://", 1)[0][2:] + "://" + url.split("://", 1)[1].split("/", 1)[0]
     with connect(
         url, open_timeout=10 * SECOND, close_timeout=2 * SECOND, max_size=2**22, compression=None, **kwargs
     ) as ws:

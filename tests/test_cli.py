@@ -68,12 +68,10 @@ def test_bad_input_fails_loudly(settings, tmp_path: Path) -> None:
 
 
 def test_without_a_redis_url_the_app_runs_its_own_redis(settings_factory, event_id) -> None:
-    from qa_service.app import create_app
-
-    from .support import ThreadServer, free_port, ws_client
+    from .support import start_server, ws_client
 
     settings = settings_factory(redis_url=None)
-    srv = ThreadServer(create_app(settings), free_port()).start()
+    srv = start_server(settings)
     try:
         url = srv.server.config.app.state.redis_url
         assert url.startswith("unix://")
@@ -87,14 +85,13 @@ def test_without_a_redis_url_the_app_runs_its_own_redis(settings_factory, event_
 
 
 def test_health_of_a_hub_and_of_a_worker_host(settings, event_id, redis_url) -> None:
-    from qa_service.app import create_app
 
-    from .support import ThreadServer, free_port
+    from .support import free_port, start_server
 
     port = free_port()
     # Nothing listens and no worker of this host is registered in Redis.
     assert run(settings, "health", QA_PORT=str(port), QA_REDIS_URL=redis_url).returncode == 1
-    srv = ThreadServer(create_app(settings), port).start()
+    srv = start_server(settings, port)
     try:
         assert run(settings, "health", QA_PORT=str(port)).returncode == 0
     finally:

@@ -20,7 +20,7 @@ from qa_service.services import questions
 from .drills import Asker, ConsoleMirror
 from .faults import RedisServer, ServiceProcess, TcpProxy, hub, postgres_target, through_proxy
 from .hub.test_fanout import moderator_ws
-from .support import SECOND, cookie_header, wait_until, ws_client
+from .support import SECOND, cookie_header, start_server, wait_until, ws_client
 from .test_fault_redis import HUB_ENV, db_versions, record, staff_cookie
 
 pytestmark = pytest.mark.integration
@@ -250,12 +250,10 @@ def test_slow_consumer_is_closed_with_4408_and_others_get_everything(
 
     from websockets.sync.client import connect
 
-    from qa_service.app import create_app
-
-    from .support import ThreadServer, WsClient, free_port
+    from .support import WsClient
 
     settings = settings_factory(socket_queue_size=8)
-    srv = ThreadServer(create_app(settings), free_port()).start()
+    srv = start_server(settings)
     client = moderator_factory(srv)
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a phone on a bad link

@@ -13,7 +13,7 @@ from qa_service.db.models import Question
 from qa_service.services import questions
 
 from ..conftest import MOD_PASSWORD
-from ..support import ws_client
+from ..support import start_server, ws_client
 from .conftest import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -149,13 +149,12 @@ def test_two_moderators_triage_fifty_questions_in_five_languages(settings_factor
     """Every action shows on the other console and on the host display within a second."""
     import csv
 
-    from qa_service.app import create_app
     from qa_service.security import Signer
 
-    from ..support import SECOND, ThreadServer, free_port, wait_until
+    from ..support import SECOND, wait_until
 
     settings = settings_factory(questions_per_minute=1000, messages_per_second=200)
-    server = ThreadServer(create_app(settings), free_port()).start()
+    server = start_server(settings)
     try:
         with open("workers/test_models/phrases.tsv", encoding="utf-8") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))[:10]

@@ -104,9 +104,8 @@ def test_errors_are_explained_in_the_viewers_language(server, sample, new_page) 
 
 
 def test_a_question_typed_offline_is_sent_once_on_reconnect(server, settings, ctx, sample, new_page) -> None:
-    from qa_service.app import create_app
 
-    from ..support import ThreadServer
+    from ..support import start_server
 
     page = new_page(viewport=PHONE)
     page.goto(server.base + "/")
@@ -119,7 +118,7 @@ def test_a_question_typed_offline_is_sent_once_on_reconnect(server, settings, ct
     expect(page.locator("#mine li").first).to_have_attribute("data-status", "waiting")
     assert questions_with(ctx, text) == []
     port = int(server.base.rsplit(":", 1)[1])
-    again = ThreadServer(create_app(settings), port).start()
+    again = start_server(settings, port)
     try:
         expect(page.locator("#mine li").first).to_have_attribute("data-status", "received", timeout=20_000)
         expect(page.locator("#mine li")).to_have_count(1)

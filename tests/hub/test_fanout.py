@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 
 from qa_service.security import Signer
 
-from ..support import SECOND, WsClient, cookie_header, ws_client
+from ..support import SECOND, WsClient, cookie_header, start_server, ws_client
 
 pytestmark = pytest.mark.integration
 
@@ -169,13 +169,10 @@ def test_host_controls_move_the_queue_and_reach_viewer_and_moderators(server, se
 def test_a_revoked_host_link_cannot_act_even_before_its_socket_is_closed(
     settings_factory, event_id, sample, moderator_factory
 ) -> None:
-    from qa_service.app import create_app
     from qa_service.cli import host_links
 
-    from ..support import ThreadServer, free_port
-
     settings = settings_factory(access_recheck_seconds=300)  # the periodic re-check will not come first
-    srv = ThreadServer(create_app(settings), free_port()).start()
+    srv = start_server(settings)
     try:
         studio = sample["studios"]["moscow"]
         with ws_client(host_url(srv, settings, studio)) as host:

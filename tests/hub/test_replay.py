@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from qa_service.app import create_app
 from qa_service.services import questions
 
-from ..support import SECOND, ThreadServer, free_port, ws_client
+from ..support import SECOND, start_server, ws_client
 from .test_fanout import moderator_ws
 
 pytestmark = pytest.mark.integration
@@ -54,7 +53,7 @@ def test_a_too_old_seq_gets_an_explicit_resync_and_a_snapshot(
     settings_factory, ctx, event_id, sample, moderator_factory
 ) -> None:
     settings = settings_factory(history_size=10)
-    srv = ThreadServer(create_app(settings), free_port()).start()
+    srv = start_server(settings)
     client = moderator_factory(srv)
     try:
         speaker = sample["speakers"]["moscow"][0].id
@@ -109,7 +108,7 @@ def test_a_client_too_far_behind_for_its_queue_gets_a_snapshot(
     """Replaying more than half a socket's queue would cut it as a slow consumer, again and
     again on every reconnect: it gets a snapshot instead."""
     settings = settings_factory(socket_queue_size=8)
-    srv = ThreadServer(create_app(settings), free_port()).start()
+    srv = start_server(settings)
     client = moderator_factory(srv)
     try:
         with moderator_ws(srv, client) as mod:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from ..support import SECOND
+from ..support import SECOND, start_server
 
 pytestmark = pytest.mark.integration
 VIEWERS = 300
@@ -28,12 +28,9 @@ async def _hello(url: str, n: int) -> list[dict[str, Any]]:
 
 
 def test_three_hundred_viewers_greeted_at_once_all_get_a_snapshot_and_no_error(settings_factory, event_id) -> None:
-    from qa_service.app import create_app
-
-    from ..support import ThreadServer, free_port
 
     # A Redis pool far smaller than the storm: requests must wait for a connection, not fail.
-    srv = ThreadServer(create_app(settings_factory(redis_max_connections=4)), free_port()).start()
+    srv = start_server(settings_factory(redis_max_connections=4))
 
     async def storm() -> list[list[dict[str, Any]]]:
         url = srv.ws_base + "/ws/viewer"

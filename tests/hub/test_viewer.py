@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from qa_service.db.models import Question
 from qa_service.services.context import Context
 
-from ..support import SECOND, WsClient, ws_client
+from ..support import SECOND, WsClient, start_server, ws_client
 
 pytestmark = pytest.mark.integration
 
@@ -93,11 +93,8 @@ def test_questions_to_unknown_or_not_live_speakers_are_refused(server, ctx, samp
 
 
 def test_upcoming_speakers_take_questions_when_the_setting_allows(settings_factory, event_id, sample) -> None:
-    from qa_service.app import create_app
 
-    from ..support import ThreadServer, free_port
-
-    srv = ThreadServer(create_app(settings_factory(accept_upcoming_questions=True)), free_port()).start()
+    srv = start_server(settings_factory(accept_upcoming_questions=True))
     try:
         with ws_client(f"{srv.ws_base}/ws/viewer") as c:
             _hello(c)
