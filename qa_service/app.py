@@ -25,11 +25,13 @@ from .api.common import error_response
 from .bus.redis_bus import SyncPublisher
 from .db.engine import make_engine, make_read_engine, ping_database, upgrade
 from .domain.errors import DomainError
+from .edge import BodyLimit, ClientAddress, ConnectionCap
 from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
 from .hub.hub import Hub
-from .keys import signing_key
+from .keys import secure_data_dir, signing_key
 from .pages import SecurityHeaders
+from .server import install_log_redaction
 from .services.context import OUTAGE_ERRORS, Context
 from .settings import Settings
 
@@ -124,6 +126,8 @@ def _translation_enqueuer(settings: Settings, client: redis.Redis, publisher: Sy
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_log_redaction()
+        secure_data_dir(settings)
         embedded = None
         redis_url = settings.redis_url
         if redis_url is None:
@@ -194,8 +198,11 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws/host", endpoints.host_socket),
     ]
     routes += pages.routes()
-    middleware = [
-        Middleware(SecurityHeaders),
+    middleware = [  # outermost first
+        Middleware(ClientAddress, trusted=settings.proxy_networks),
+        Middleware(ConnectionCap, limit=settings.max_connections_per_address),
+        Middleware(BodyLimit, limit=settings.max_body_bytes),
+        Middleware(SecurityHeaders, settings=settings),
         Middleware(
             SessionMiddleware,
             secret_key=signing_key(settings),

@@ -65,3 +65,17 @@ def _generated_key(data_dir: Path) -> str:
 def address_hash(key: str, address: str) -> str:
     """A keyed hash of a client address: lets a ban match an address without storing it."""
     return hmac.new(key.encode(), b"addr:" + address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def secure_data_dir(settings: Settings) -> None:
+    """The data directory 0700; a SQLite database file (and its -wal/-shm, which
+    SQLite creates with the database file's mode) 0600, created so if missing."""
+    ensure_private_dir(settings.data_dir)
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists() and f.stat().st_uid == os.getuid() and f.stat().st_mode & 0o077:
+            f.chmod(0o600)

@@ -11,6 +11,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 STAFF = ROOT / "moderator_ui" / "static"
 VIEWER = ROOT / "viewer_ui" / "static"
@@ -18,29 +20,34 @@ VIEWER = ROOT / "viewer_ui" / "static"
 
 class SecurityHeaders:
     """CSP and friends on every HTTP response: scripts only from this origin,
-    no inline script, so viewer text can never run even if it slipped into markup."""
+    no inline script, so viewer text can never run even if it slipped into markup.
+    Sockets may connect to the configured public origin only; the ``Host`` header
+    is never reflected. HSTS when cookies are HTTPS-only."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        sockets = sorted("ws" + origin[4:] for origin in settings.allowed_origins)  # http→ws, https→wss
+        csp = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {' '.join(sockets)}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        )
+        self.headers = [
+            (b"content-security-policy", csp.encode("latin-1")),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if settings.secure_cookies:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-        csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self' ws://{host} wss://{host}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        )
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                headers += [
-                    (b"content-security-policy", csp.encode("latin-1")),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                ]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], *self.headers]
             await send(message)
 
         await self.app(scope, receive, with_headers)

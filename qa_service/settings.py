@@ -21,13 +21,16 @@ MIN_SECRET_BITS = 100  # estimated (Shannon) bits; secrets.token_urlsafe(32) has
 
 
 def estimated_bits(secret: str) -> float:
-    """A rough lower-bound-ish estimate of a secret's entropy: length × the Shannon
-    entropy of its characters. "x" * 64 scores 0, a 43-character token_urlsafe ≈200."""
+    """A rough estimate of a secret's entropy: the Shannon entropy of its characters
+    times its length, where repeats do not count (the length is the number of
+    distinct 3-character windows). "x" * 64 and "0123456789abcdef" * 2 score low,
+    a 43-character secrets.token_urlsafe(32) about 200."""
     if not secret:
         return 0.0
     counts = Counter(secret)
     per_char = -sum(c / len(secret) * math.log2(c / len(secret)) for c in counts.values())
-    return per_char * len(secret)
+    distinct = len({secret[i : i + 3] for i in range(max(1, len(secret) - 2))})
+    return per_char * min(len(secret), distinct + 2)
 
 
 def _origin(url: str) -> str:

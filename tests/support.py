@@ -47,7 +47,7 @@ class ThreadServer:
             ws="websockets-sansio",
             ws_per_message_deflate=False,
             ws_max_size=kwargs.pop("ws_max_size", 256 * 1024),
-            log_level="warning",
+            log_level=kwargs.pop("log_level", "warning"),
             lifespan="on",
             **kwargs,
         )
@@ -70,9 +70,12 @@ def start_server(settings: Any, port: int | None = None, **kwargs: Any) -> Threa
     """create_app(settings) on a real server at ``port``; the app is told its port,
     since its Origin allow-list and CSP name the origin it serves."""
     from qa_service.app import create_app
+    from qa_service.server import guarded_http_protocol
 
     port = port or free_port()
-    return ThreadServer(create_app(settings.model_copy(update={"port": port})), port, **kwargs).start()
+    settings = settings.model_copy(update={"port": port})
+    kwargs.setdefault("http", guarded_http_protocol(settings))  # the production server stack
+    return ThreadServer(create_app(settings), port, **kwargs).start()
 
 
 class WsClient:
