@@ -1,4 +1,5 @@
-"""qa-service: serve, demo, worker, event load, users add, db upgrade, host-link."""
+"""qa-service: serve, demo, worker, event load, users add/disable/enable/passwd,
+viewers forget, purge, db upgrade, host-links."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -43,6 +45,15 @@ class _NullRedis:
     def get(self, _key: str) -> None:
         return None
 
+    def xrange(self, _key: str) -> list[object]:
+        return []
+
+    def scan_iter(self, match: str, count: int) -> list[str]:
+        return []
+
+    def delete(self, *_keys: str) -> int:
+        return 0
+
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from .db.engine import upgrade
@@ -73,9 +84,7 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     from .domain.errors import DomainError
     from .services.accounts import add_user
 
-    password = args.password or os.environ.get("QA_NEW_USER_PASSWORD")
-    if not password:
-        password = getpass.getpass(f"password for {args.username}: ")
+    password = _new_password(args)
     if settings.auto_migrate:
         upgrade(settings.effective_database_url)
     try:
@@ -87,7 +96,79 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) -> list[tuple[str, str]]:
+def _new_password(args: argparse.Namespace) -> str:
+    """--password, else $QA_NEW_USER_PASSWORD, else asked for (not echoed)."""
+    password = args.password or os.environ.get("QA_NEW_USER_PASSWORD")
+    return password or getpass.getpass(f"password for {args.username}: ")
+
+
+def cmd_users_state(settings: Settings, args: argparse.Namespace) -> int:
+    """users disable / enable / passwd: disabling and a new password end every
+    session of the account (open staff sockets close with 4401 within seconds)."""
+    from .domain.errors import DomainError
+    from .services import accounts
+
+    password = _new_password(args) if args.users_command == "passwd" else None
+    ctx = _context(settings)
+    try:
+        if password is not None:
+            user = accounts.set_password(ctx, args.username, password)
+            done = "has a new password; its sessions ended"
+        else:
+            disabled = args.users_command == "disable"
+            user = accounts.set_disabled(ctx, args.username, disabled)
+            done = "disabled; its sessions ended" if disabled else "enabled (it logs in again)"
+    except (DomainError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.engine.dispose()
+    print(f"user {user.username} {done}")
+    return 0
+
+
+def cmd_viewers_forget(settings: Settings, args: argparse.Namespace) -> int:
+    from .services.privacy import forget_viewer
+
+    ctx = _context(settings)
+    try:
+        gone = forget_viewer(ctx, args.viewer_id)
+    finally:
+        ctx.engine.dispose()
+    print(
+        f"forgot viewer {args.viewer_id}: {gone.questions} question(s), {gone.translations} translation(s), "
+        f"{gone.audit_rows} audit row(s), {gone.bans} ban(s)"
+    )
+    return 0
+
+
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from .services.privacy import purge
+
+    days = args.days or settings.retention_days
+    if days is None:
+        print("error: set QA_RETENTION_DAYS (or --days N): events that ended longer ago are purged", file=sys.stderr)
+        return 2
+    ctx = _context(settings)
+    try:
+        purged = purge(ctx, days)
+    finally:
+        ctx.engine.dispose()
+    for slug in purged:
+        print(f"purged event {slug}")
+    if not purged:
+        print(f"nothing to purge: no event ended more than {days} day(s) ago")
+    return 0
+
+
+def host_links(
+    settings: Settings,
+    base_url: str,
+    *,
+    revoke: str | None = None,
+    hours: float | None | Literal["setting"] = "setting",
+) -> list[tuple[str, str]]:
+    """Each studio's host link, valid for ``hours`` (by default QA_HOST_LINK_HOURS; None: no expiry)."""
     from sqlmodel import select
 
     from .db.models import Studio
@@ -95,6 +176,9 @@ def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) 
     from .security import Signer
 
     signer = Signer(signing_key(settings))
+    if hours == "setting":
+        hours = settings.host_link_hours
+    expires = datetime.now(UTC) + timedelta(hours=hours) if hours is not None else None
     ctx = _context(settings)
     out = []
     with ctx.transaction() as (db, _):
@@ -103,15 +187,20 @@ def host_links(settings: Settings, base_url: str, *, revoke: str | None = None) 
                 studio.host_token_version += 1
                 db.add(studio)
             assert studio.id is not None
-            out.append((studio.slug, f"{base_url}/host/{signer.host_token(studio.id, studio.host_token_version)}"))
+            token = signer.host_token(studio.id, studio.host_token_version, expires_at=expires)
+            out.append((studio.slug, f"{base_url}/host/{token}"))
     ctx.engine.dispose()
     return out
 
 
 def cmd_host_links(settings: Settings, args: argparse.Namespace) -> int:
     base = _base_url(settings)
-    for slug, url in host_links(settings, base, revoke=args.revoke):
+    hours = None if args.no_expiry else (args.hours if args.hours is not None else settings.host_link_hours)
+    for slug, url in host_links(settings, base, revoke=args.revoke, hours=hours):
         print(f"{slug:14} {url}")
+    if hours is not None:
+        until = datetime.now(UTC) + timedelta(hours=hours)
+        print(f"these links stop opening at {until:%Y-%m-%d %H:%M} UTC (in {hours:g} h)")
     if args.revoke:
         print(f"the old host link of {args.revoke} no longer opens")
     return 0
@@ -184,17 +273,9 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _uvicorn_kwargs(settings: Settings) -> dict[str, object]:
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "ws": "websockets-sansio",
-        "ws_per_message_deflate": False,  # ≈25 KiB per idle socket instead of ≈60-120
-        # A hard protocol cap above the app's own limit, so an oversize frame under
-        # it gets a clear frame.too_large reply and only a huge one is cut (1009).
-        "ws_max_size": settings.max_frame_bytes * 4,
-        "proxy_headers": True,
-        "log_level": "info",
-    }
+    from .server import uvicorn_kwargs
+
+    return uvicorn_kwargs(settings)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -206,7 +287,25 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_USER, DEMO_PASSWORD = "demo", "demo-moderator"
+DEMO_USER = "demo"
+
+
+def _demo_password(settings: Settings) -> str:
+    """$QA_DEMO_PASSWORD, else one generated at the first demo and kept in the data
+    directory (0600): a demo reachable from a network has no public password."""
+    given = os.environ.get("QA_DEMO_PASSWORD")
+    if given:
+        return given
+    import secrets
+
+    path = settings.data_dir / "demo_password"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    password = secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(password + "\n")
+    return password
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -227,7 +326,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         upgrade(settings.effective_database_url)
         ctx = _context(settings)
         load(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
-        add_user(ctx, DEMO_USER, DEMO_PASSWORD, "moderator")
+        password = _demo_password(settings)
+        add_user(ctx, DEMO_USER, password, "moderator")
         base = _base_url(settings)
         test_models = _ensure_demo_models(settings)
         workers = _start_demo_workers(settings)
@@ -237,10 +337,16 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             print("                  workers/test_models/phrases.tsv and nothing else. For real language packs:")
             print("                  qa-service models install ru en de …  (or: models import FOLDER offline)\n")
         print(f"  viewer page     {base}/")
-        print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {DEMO_PASSWORD})")
+        print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {password})")
         for slug, url in host_links(settings, base):
             print(f"  host {slug:13} {url}")
         print(f"  API schema      {base}/openapi.json\n", flush=True)
+        if settings.host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"  note: listening on {settings.host}, reachable from other machines. For a real event use\n"
+                "  'serve' with QA_ENVIRONMENT=production, QA_PUBLIC_URL and HTTPS (README: deployment).\n",
+                flush=True,
+            )
         # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an
         # exit so the worker and the embedded Redis below are stopped too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -313,6 +419,23 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=["moderator", "host", "admin"])
     add.add_argument("--password", help="default: $QA_NEW_USER_PASSWORD, else asked for")
     add.set_defaults(fn=cmd_users_add)
+    for name, what in (
+        ("disable", "disable an account and end its sessions"),
+        ("enable", "enable an account again"),
+        ("passwd", "set a new password and end the account's sessions"),
+    ):
+        cmd = users.add_parser(name, help=what)
+        cmd.add_argument("username")
+        if name == "passwd":
+            cmd.add_argument("--password", help="default: $QA_NEW_USER_PASSWORD, else asked for")
+        cmd.set_defaults(fn=cmd_users_state)
+    viewers = sub.add_parser("viewers", help="viewers' data").add_subparsers(dest="viewers_command", required=True)
+    forget = viewers.add_parser("forget", help="delete a viewer's questions, translations, audit rows and bans")
+    forget.add_argument("viewer_id")
+    forget.set_defaults(fn=cmd_viewers_forget)
+    pg = sub.add_parser("purge", help="delete events that ended more than QA_RETENTION_DAYS days ago")
+    pg.add_argument("--days", type=_positive_int, help="default: $QA_RETENTION_DAYS")
+    pg.set_defaults(fn=cmd_purge)
     wk = sub.add_parser("worker", help="run a translation worker (RQ)")
     wk.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     wk.set_defaults(fn=cmd_worker)
@@ -331,8 +454,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="exit 0 if this container's hub or worker is healthy").set_defaults(fn=cmd_health)
     hl = sub.add_parser("host-links", help="print each studio's host display link")
     hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
+    expiry = hl.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--hours", type=_positive_float, help="links expire after N hours (default: $QA_HOST_LINK_HOURS)"
+    )
+    expiry.add_argument("--no-expiry", action="store_true", help="links that never expire (revoke them instead)")
     hl.set_defaults(fn=cmd_host_links)
     return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -343,6 +485,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
+    if args.fn is not cmd_health:  # a health probe creates nothing
+        from .keys import secure_data_dir
+
+        secure_data_dir(settings)  # before anything writes there: directory 0700, SQLite file 0600
     return int(args.fn(settings, args))
 
 

@@ -75,7 +75,13 @@ def secure_data_dir(settings: Settings) -> None:
     if not url.startswith("sqlite:///") or url.endswith(":memory:"):
         return
     path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if not path.exists():
+        # Created empty with 0600 (SQLite fills it). Never open an existing database
+        # here: closing any descriptor of a SQLite file drops this process's locks on it.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
     for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if f.exists() and f.stat().st_uid == os.getuid() and f.stat().st_mode & 0o077:
             f.chmod(0o600)

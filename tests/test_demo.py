@@ -33,11 +33,22 @@ def test_demo_starts_everything_prints_urls_and_stops_cleanly(tmp_path: Path) ->
         text = log.read_text()
         assert proc.poll() is None, text
         assert f"viewer page     http://127.0.0.1:{port}/" in text
-        assert "login: demo / demo-moderator" in text and "TEST MODELS ONLY" in text
+        password = re.search(r"login: demo / (\S+)\)", text)
+        assert password and len(password.group(1)) >= 12 and "TEST MODELS ONLY" in text
+        # Generated for this data directory (never a public default) and good for logging in.
+        assert (tmp_path / "data" / "demo_password").read_text().strip() == password.group(1)
+        assert (tmp_path / "data" / "demo_password").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "data" / "qa.sqlite3").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
         hosts = re.findall(r"host \S+\s+(http://\S+)", text)
         assert len(hosts) == 9
         wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz") == 200, 60 * SECOND, "the hub")
         assert _get(f"http://127.0.0.1:{port}/") == 200
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/login", json={"username": "demo", "password": password.group(1)}
+        )
+        assert login.status_code == 200, login.text
         assert _get(hosts[0]) == 200
         schedule = httpx.get(f"http://127.0.0.1:{port}/api/schedule").json()
         assert "live" in {s["status"] for s in schedule["segments"]}

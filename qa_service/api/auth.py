@@ -1,6 +1,11 @@
 """Login, logout and who-am-I for staff. Sessions are signed cookies
 (HttpOnly, SameSite=Lax) holding the user id, a server-side session id and a
-CSRF token; logout ends the session on the server too."""
+CSRF token; logout ends the session on the server too.
+
+Login attempts are limited per client address and per account (by normalised
+name), across hubs: an address guessing passwords is stopped without locking
+anyone else out; guessing one account's password from many addresses locks that
+account only, for as long as the guessing goes on (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -19,12 +24,14 @@ async def login(request: Request) -> JSONResponse:
     responses:
       200: {user, role, csrf_token}
       401: auth.invalid
+      429: rate.limited (Retry-After)
     """
     hub = hub_of(request)
     data = await json_body(request)
-    if await hub.rate_limited(f"login:{request.client.host if request.client else '-'}", 20):
-        raise Unauthorized("rate.limited", "too many login attempts; wait a minute")
-    user = await hub.run(accounts.authenticate, hub.ctx, data.get("username"), data.get("password"))
+    s = hub.settings
+    await hub.limit(f"login:ip:{request.client.host if request.client else '-'}", s.login_attempts_per_address)
+    await hub.limit(f"login:user:{accounts.limit_key(data.get('username'))}", s.login_attempts_per_account)
+    user = await hub.run_login(accounts.authenticate, hub.ctx, data.get("username"), data.get("password"))
     if user is None:
         raise Unauthorized("auth.invalid", "wrong username or password")
     request.session.clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -11,6 +10,8 @@ from starlette.responses import JSONResponse
 
 from ..db.models import User
 from ..domain.errors import DomainError, Forbidden
+from ..domain.validation import MAX_ID, check_int, parse_int
+from ..hub import protocol
 from ..hub.hub import Hub
 from ..security import csrf_matches
 from ..services import accounts
@@ -40,9 +41,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     if len(body) > MAX_BODY:
         raise DomainError("request.too_large", f"request bodies are limited to {MAX_BODY} bytes")
     try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DomainError("request.malformed", "the body is not valid JSON") from None
+        data = protocol.load_json(body or b"{}")  # the sockets' parser: depth and number size bounded
+    except protocol.ProtocolError as exc:  # message.malformed → request.malformed, and so on
+        raise DomainError("request." + exc.code.split(".", 1)[1], exc.message, **exc.details) from None
     if not isinstance(data, dict):
         raise DomainError("request.invalid", "the body must be a JSON object")
     return data
@@ -62,17 +63,17 @@ async def staff(request: Request, *roles: str) -> User:
     return user
 
 
-def int_field(data: dict[str, Any], key: str, *, required: bool = True) -> int | None:
+def int_field(data: dict[str, Any], key: str, *, required: bool = True, low: int = 1, high: int = MAX_ID) -> int | None:
+    """An integer of a JSON body, by default an id or a version (1 to 2,147,483,647)."""
     value = data.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise DomainError("request.invalid", f"'{key}' must be an integer")
-    return value
+    return check_int(value, field=f"'{key}'", low=low, high=high)
 
 
 def path_int(request: Request, key: str) -> int:
-    try:
-        return int(request.path_params[key])
-    except (KeyError, ValueError):
-        raise DomainError("request.invalid", f"bad {key}") from None
+    """An id in the path (the route's int converter takes any run of digits)."""
+    value = request.path_params.get(key)
+    if isinstance(value, str):
+        value = parse_int(value, field=key)
+    return check_int(value, field=key, low=1, high=MAX_ID)

@@ -9,12 +9,15 @@ from starlette.responses import JSONResponse
 
 from ..db.models import ModerationAction
 from ..domain.errors import DomainError, NotFound
+from ..domain.validation import MAX_INDEX, check_id, parse_int
 from ..hub.hub import Hub
 from ..services import questions, schedule, snapshots
 from ..services.views import iso
 from .common import hub_of, int_field, json_body, path_int, staff
 
 MODERATORS = ("moderator", "admin")
+AUDIT_MAX = 1000  # rows of the audit log per request
+MAX_ADDRESS_BAN_MINUTES = 43_200  # 30 days
 
 
 async def snapshot(request: Request) -> JSONResponse:
@@ -103,11 +106,25 @@ async def retranslate(request: Request) -> JSONResponse:
 async def ban(request: Request) -> JSONResponse:
     """
     summary: Hide the asker's future questions from moderators and hosts
+    description: >
+      Bans the asker's viewer token for the event, and their address (by keyed hash) for
+      address_minutes (body, 0 to 43200; default QA_ADDRESS_BAN_MINUTES; 0: no address ban),
+      so a viewer who drops its token is still caught meanwhile.
     responses:
-      200: {banned}
+      200: {banned, address_banned_until}
     """
-    hub, actor, _data, event_id, qid = await _question_request(request)
-    return JSONResponse(await hub.run(questions.ban_asker, hub.ctx, event_id, qid, actor))
+    hub, actor, data, event_id, qid = await _question_request(request)
+    minutes = int_field(data, "address_minutes", required=False, low=0, high=MAX_ADDRESS_BAN_MINUTES)
+    return JSONResponse(
+        await hub.run(
+            questions.ban_asker,
+            hub.ctx,
+            event_id,
+            qid,
+            actor,
+            address_minutes=hub.settings.address_ban_minutes if minutes is None else minutes,
+        )
+    )
 
 
 async def edit_translation(request: Request) -> JSONResponse:
@@ -168,13 +185,13 @@ async def reorder_queue(request: Request) -> JSONResponse:
     data = await json_body(request)
     studio_id = path_int(request, "studio_id")
     event_id = await hub.event_id()
-    version = int_field(data, "version", required=False)
+    version = int_field(data, "version", required=False, low=0)  # a studio's queue version starts at 0
     if "order" in data:
         order = await hub.run(
             questions.reorder, hub.ctx, event_id, studio_id, data["order"], user.username, expected_version=version
         )
     else:
-        qid, index = int_field(data, "question_id"), int_field(data, "index")
+        qid, index = int_field(data, "question_id"), int_field(data, "index", low=0, high=MAX_INDEX)
         assert qid is not None and index is not None
         order = await hub.run(
             questions.move, hub.ctx, event_id, studio_id, qid, index, user.username, expected_version=version
@@ -211,11 +228,9 @@ async def audit_log(request: Request) -> JSONResponse:
     await staff(request, *MODERATORS)
     hub = hub_of(request)
     event_id = await hub.event_id()
-    try:
-        limit = max(1, min(1000, int(request.query_params.get("limit", "200"))))
-        qid = int(request.query_params["question_id"]) if "question_id" in request.query_params else None
-    except ValueError:
-        raise DomainError("request.invalid", "limit and question_id must be integers") from None
+    limit = max(1, min(AUDIT_MAX, parse_int(request.query_params.get("limit", "200"), field="limit")))
+    raw_qid = request.query_params.get("question_id")
+    qid = None if raw_qid is None else check_id(parse_int(raw_qid, field="question_id"), field="question_id")
 
     def read() -> list[dict[str, object]]:
         from sqlmodel import select

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from .. import keys
 from ..bus import channels
 from ..db.models import Studio
 from ..domain.errors import DomainError
+from ..domain.validation import check_id
 from ..services import accounts, questions, snapshots
 from ..services.context import OUTAGE_ERRORS
 from . import protocol
@@ -23,7 +25,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # hello gets the request id and sends its own reply (before the snapshot or replay).
 HelloHandler = Callable[[str | None, dict[str, Any]], Awaitable[None]]
-HELLO_TIMEOUT = 15.0
 RETRY_AFTER = 2  # seconds a client is told to wait when the database or Redis is away
 
 
@@ -40,21 +41,43 @@ def _hub(ws: WebSocket) -> Hub:
     return ws.app.state.hub  # type: ignore[no-any-return]
 
 
-def same_origin(ws: WebSocket) -> bool:
-    """Cookie-authenticated sockets must come from our own pages (no CSWSH)."""
-    origin = ws.headers.get("origin")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _normal_origin(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the default port filled in; None if malformed."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host or parts.path or parts.query or parts.username is not None:
+        return None
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
+    """Cookie-authenticated sockets must come from our own pages (no cross-site
+    websocket hijacking): the Origin, scheme included, is one of QA_PUBLIC_URL's
+    (settings.allowed_origins). The Host header is never trusted; no Origin, no socket."""
     if origin is None:
-        return True  # not a browser
-    return urlsplit(origin).netloc == ws.headers.get("host")
+        return False
+    mine = _normal_origin(origin)
+    return mine is not None and any(mine == _normal_origin(a) for a in allowed)
 
 
-async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handlers: dict[str, Handler]) -> None:
-    """Receive loop shared by every role: hello first, then requests."""
+async def _serve(
+    ws: WebSocket, conn: Connection, on_hello: HelloHandler, handlers: dict[str, Handler], hello_by: float
+) -> None:
+    """Receive loop shared by every role: hello first (by the loop time ``hello_by``,
+    one deadline that no other frame extends), then requests."""
     hub = _hub(ws)
+    loop = asyncio.get_running_loop()
     greeted = False
     while not conn.closing:
         try:
-            timeout = None if greeted else HELLO_TIMEOUT
+            timeout = None if greeted else max(0.0, hello_by - loop.time())
             message = await asyncio.wait_for(ws.receive(), timeout)
         except TimeoutError:
             conn.close(protocol.CLOSE_HELLO_TIMEOUT, "send hello first")
@@ -68,6 +91,8 @@ async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handle
             request_id = req.id
             if not allowed:
                 raise DomainError("rate.limited", "too many messages; slow down")
+            if not greeted and req.type != "hello":
+                raise DomainError("session.hello_required", "send hello before anything else")
             if req.type == "ping":
                 conn.send(protocol.ok(req.id, {"pong": True}))
                 continue
@@ -80,8 +105,6 @@ async def _serve(ws: WebSocket, conn: Connection, on_hello: HelloHandler, handle
                     raise SnapshotUnavailable(repr(exc)) from exc
                 greeted = True
                 continue
-            if not greeted:
-                raise DomainError("session.hello_required", "send hello before anything else")
             handler = handlers.get(req.type)
             if handler is None:
                 raise protocol.ProtocolError(
@@ -118,6 +141,7 @@ async def _run(
     still_allowed: Callable[[], bool] | None = None,
 ) -> None:
     hub = _hub(ws)
+    hello_by = asyncio.get_running_loop().time() + hub.settings.hello_timeout_seconds  # we accepted just now
     try:
         event_id = await hub.event_id()
     except DomainError as exc:
@@ -141,7 +165,7 @@ async def _run(
     conn.start()
     try:
         on_hello, handlers = make(conn)
-        await _serve(ws, conn, on_hello, handlers)
+        await _serve(ws, conn, on_hello, handlers, hello_by)
     finally:
         hub.connections.discard(conn)
         if not conn.closing:
@@ -159,6 +183,8 @@ async def viewer_socket(ws: WebSocket) -> None:
     hub = _hub(ws)
     await ws.accept()
     client_ip = ws.client.host if ws.client else "unknown"
+    # Stored with each question (never the address itself): "hide asker" bans it for a while.
+    address = keys.address_hash(keys.signing_key(hub.settings), client_ip) if ws.client else None
     state: dict[str, str] = {}
 
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
@@ -189,13 +215,10 @@ async def viewer_socket(ws: WebSocket) -> None:
             if existing is not None:
                 return {"question": existing, "duplicate": True}
             s = hub.settings
-            if await hub.rate_limited(f"ask:v:{viewer_id}", s.questions_per_minute) or await hub.rate_limited(
-                f"ask:ip:{client_ip}", s.questions_per_minute * 4
-            ):
-                raise DomainError(
-                    "rate.limited", f"at most {s.questions_per_minute} questions a minute; try again shortly"
-                )
-            result = await hub.run(questions.ask, hub.ctx, conn.event_id, viewer_id, payload)
+            # RateLimited: the reply's error details carry retry_after (seconds)
+            await hub.limit(f"ask:v:{viewer_id}", s.questions_per_minute)
+            await hub.limit(f"ask:ip:{client_ip}", s.questions_per_minute * 4)
+            result = await hub.run(questions.ask, hub.ctx, conn.event_id, viewer_id, payload, address_hash=address)
             return {"question": result.question, "duplicate": not result.created}
 
         async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +235,7 @@ MODERATOR_ROLES = ("moderator", "admin")
 
 async def moderator_socket(ws: WebSocket) -> None:
     hub = _hub(ws)
-    if not same_origin(ws):
+    if not origin_allowed(ws.headers.get("origin"), hub.settings.allowed_origins):
         await _refuse(ws, protocol.CLOSE_FORBIDDEN, "cross-origin socket refused")
         return
     uid, sid = ws.session.get("uid"), ws.session.get("sid")
@@ -296,11 +319,11 @@ async def host_socket(ws: WebSocket) -> None:
 
         def action(name: str) -> Handler:
             async def run(payload: dict[str, Any]) -> dict[str, Any]:
-                qid = payload.get("question_id")
-                if not isinstance(qid, int):
-                    raise DomainError("question.invalid", "question_id must be an integer")
-                await check_link()
+                qid = check_id(payload.get("question_id"), field="question_id", code="question.invalid")
                 version = payload.get("version")
+                if version is not None:
+                    version = check_id(version, field="version", code="question.invalid")
+                await check_link()
                 q = await hub.run(_host_action, hub, conn.event_id, studio_id, qid, name, actor, version)
                 return {"question": q}
 
@@ -332,11 +355,10 @@ def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str,
 
 
 def _host_action(
-    hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: object
+    hub: Hub, event_id: int, studio_id: int, qid: int, action: str, actor: str, version: int | None
 ) -> dict[str, Any]:
     with hub.ctx.read() as db:
         q = db.get(questions.Question, qid)
         if q is None or q.studio_id != studio_id:
             raise DomainError("question.unknown", f"there is no question {qid} in this studio's queue")
-    expected = version if isinstance(version, int) else None
-    return questions.moderate(hub.ctx, event_id, qid, action, actor, expected_version=expected)
+    return questions.moderate(hub.ctx, event_id, qid, action, actor, expected_version=version)

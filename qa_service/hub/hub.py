@@ -1,14 +1,16 @@
-"""The hub of one process: services, bus, open connections, and its background
-tasks (schedule clock, access re-checks, bus repair), each supervised: restarted
-after any exception, logged at WARNING, visible in /readyz."""
+"""The hub of one process: services, bus, open connections, rate limits, the login
+pool, and its background tasks (schedule clock, access re-checks, bus repair, the
+retention purge), each supervised: restarted after any exception, logged at
+WARNING, visible in /readyz."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
-from collections import deque
+import math
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,8 +20,9 @@ import redis.asyncio as aioredis
 from ..bus.redis_bus import AsyncBus
 from ..domain.errors import DomainError
 from ..keys import signing_key
+from ..ratelimit import Limiter, RateLimited
 from ..security import Signer
-from ..services import questions, schedule
+from ..services import privacy, questions, schedule
 from ..services.context import OUTAGE_ERRORS, Context
 from ..settings import Settings
 from . import protocol
@@ -27,6 +30,8 @@ from .connection import Connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PURGE_EVERY = 3600.0  # seconds between two runs of the retention purge (the first runs at start)
+LOGINS_WAITING_PER_SLOT = 32  # beyond this many waiting logins per argon2 slot, new ones are told to come back
 
 
 class Hub:
@@ -40,7 +45,12 @@ class Hub:
         self._event_id: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.task_failures: dict[str, int] = {}
-        self._local_limits: dict[str, deque[float]] = {}
+        self.limiter = Limiter(aredis, settings.redis_prefix)
+        # argon2 (64 MiB and a core for a moment per login) runs on a pool of its own,
+        # at most login_concurrency at once; logins waiting for it hold no thread.
+        self._login_pool = ThreadPoolExecutor(settings.login_concurrency, thread_name_prefix="argon2")
+        self._login_slots = asyncio.Semaphore(settings.login_concurrency)
+        self._logins_waiting = 0
 
     async def start(self) -> None:
         await self.bus.start()
@@ -48,6 +58,8 @@ class Hub:
         self._supervise("schedule-clock", self._clock_tick, self.settings.schedule_tick_seconds)
         self._supervise("access-recheck", self._recheck_access, self.settings.access_recheck_seconds)
         self._supervise("bus-repair", self._repair_bus, 1.0)
+        if self.settings.retention_days is not None:
+            self._supervise("retention-purge", self._purge, PURGE_EVERY)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -60,6 +72,7 @@ class Hub:
         for conn in list(self.connections):
             conn.close(1001, "server shutting down")
         await self.bus.close()
+        self._login_pool.shutdown(wait=False, cancel_futures=True)
 
     def _supervise(self, name: str, step: Callable[[], Awaitable[None]], every: float) -> None:
         """Run ``step`` every ``every`` seconds for ever; an exception is logged and counted, never fatal."""
@@ -95,6 +108,22 @@ class Hub:
         """Run a synchronous service call in a worker thread."""
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
+    async def run_login(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a password check (argon2) on the login pool: never more than
+        ``login_concurrency`` at once, however many logins arrive. A login waits
+        for a slot here, not in a thread; when too many already wait, it is told
+        to come back (429, retry_after) instead of queueing for ever."""
+        if self._logins_waiting >= LOGINS_WAITING_PER_SLOT * self.settings.login_concurrency:
+            log.warning("%d logins waiting for a password check: refusing more for now", self._logins_waiting)
+            raise RateLimited("too many logins at once; try again in a moment", 1.0)
+        self._logins_waiting += 1
+        try:
+            async with self._login_slots:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._login_pool, functools.partial(fn, *args))
+        finally:
+            self._logins_waiting -= 1
+
     async def event_id(self) -> int:
         if self._event_id is None:
 
@@ -127,35 +156,23 @@ class Hub:
                 log.warning("access withdrawn: closing a staff socket with 4401")
                 conn.close(protocol.CLOSE_UNAUTHORIZED, "your access was withdrawn: log in or open a new link")
 
+    async def _purge(self) -> None:
+        """Delete events that ended more than QA_RETENTION_DAYS ago (services/privacy.py)."""
+        assert self.settings.retention_days is not None
+        purged = await self.run(privacy.purge, self.ctx, self.settings.retention_days)
+        if purged:
+            log.info("retention: purged event(s) %s", ", ".join(purged))
+            self._event_id = None  # looked up again: it may have been one of them
+
     async def _repair_bus(self) -> None:
         """Announce channels whose events could not be published (see bus/redis_bus.py)."""
         if self.ctx.publisher.stale_channels:
             await self.run(self.ctx.publisher.flush_stale)
 
-    async def rate_limited(self, key: str, limit: int, window: int = 60) -> bool:
-        """Fixed-window counter in Redis, shared by every hub process. While Redis
-        is away, a sliding window in this process stands in: asking must not depend
-        on Redis (the database is the truth)."""
-        bucket = int(datetime.now(UTC).timestamp()) // window
-        full = f"{self.settings.redis_prefix}:rl:{key}:{bucket}"
-        try:
-            pipe = self.redis.pipeline()
-            pipe.incr(full)
-            pipe.expire(full, window * 2)
-            count, _ = await asyncio.wait_for(pipe.execute(), timeout=1.0)
-            return int(count) > limit
-        except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
-            log.warning("rate limit in Redis unavailable (%r); using this process's limiter", exc)
-            return self._local_rate_limited(key, limit, window)
-
-    def _local_rate_limited(self, key: str, limit: int, window: int) -> bool:
-        now = time.monotonic()
-        hits = self._local_limits.setdefault(key, deque())
-        while hits and hits[0] <= now - window:
-            hits.popleft()
-        if len(hits) >= limit:
-            return True
-        hits.append(now)
-        if len(self._local_limits) > 100_000:  # bounded memory under a flood of new keys
-            self._local_limits.clear()
-        return False
+    async def limit(self, key: str, limit: int, window: float = 60) -> None:
+        """At most ``limit`` hits on ``key`` in any ``window`` seconds, counted across
+        every hub process (see ratelimit.py); beyond it, RateLimited with retry_after."""
+        wait = await self.limiter.hit(key, limit, window)
+        if wait > 0:
+            retry_after = math.ceil(wait * 1000) / 1000  # never early
+            raise RateLimited(f"too many attempts; try again in {math.ceil(retry_after)} s", retry_after)

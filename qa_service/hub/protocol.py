@@ -10,12 +10,18 @@ events            {"type": "question.updated", "channel": "moderation", "seq": 1
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 PROTOCOL_VERSION = 1
 MAX_ID_CHARS = 64
+# Bounds on untrusted JSON (socket frames and REST bodies alike, see load_json).
+MAX_DEPTH = 32  # nested arrays and objects
+MAX_INT_DIGITS = 20  # an integer literal's digits (2**64 has 20)
+MAX_FLOAT_CHARS = 40  # a number literal with a fraction or exponent
 
 # Close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHORIZED = 4401
@@ -43,6 +49,72 @@ class Request:
     payload: dict[str, Any]
 
 
+# A JSON string (an unterminated one runs to the end) or a bracket: enough to measure
+# nesting without parsing, so a deep document is refused before it is built.
+_SURROGATES = re.compile("[\ud800-\udfff]")  # "\\ud800" in JSON: a str that UTF-8 cannot encode
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\Z)|[\[\]{}]', re.DOTALL)
+
+
+def _check_depth(text: str) -> None:
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        char = token.group()[0]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProtocolError("message.too_deep", f"JSON may nest at most {MAX_DEPTH} levels", limit=MAX_DEPTH)
+        elif char in "]}":
+            depth -= 1
+
+
+def _number_too_large() -> ProtocolError:
+    return ProtocolError(
+        "message.number_too_large",
+        f"numbers are limited to {MAX_INT_DIGITS} digits (finite, at most {MAX_FLOAT_CHARS} characters with a fraction)",
+        limit=MAX_INT_DIGITS,
+    )
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) - literal.startswith("-") > MAX_INT_DIGITS:
+        raise _number_too_large()
+    return int(literal)
+
+
+def _bounded_float(literal: str) -> float:
+    value = float(literal) if len(literal) <= MAX_FLOAT_CHARS else math.inf
+    if not math.isfinite(value):
+        raise _number_too_large()
+    return value
+
+
+def _no_constant(name: str) -> object:
+    raise ProtocolError("message.malformed", f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_int=_bounded_int, parse_float=_bounded_float, parse_constant=_no_constant)
+
+
+def load_json(raw: str | bytes) -> Any:
+    """The one parser of untrusted JSON: socket frames and REST bodies. Refuses
+    (ProtocolError) what is not JSON (``message.malformed``; NaN and Infinity too),
+    nesting deeper than MAX_DEPTH (``message.too_deep``) and numbers with more than
+    MAX_INT_DIGITS digits or not finite (``message.number_too_large``): a
+    4,000-digit integer costs quadratic time to convert, and none is an id."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        except UnicodeDecodeError:
+            raise ProtocolError("message.malformed", "the message is not UTF-8 text") from None
+    _check_depth(raw)
+    try:
+        return _DECODER.decode(raw)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise ProtocolError("message.malformed", "the message is not valid JSON") from None
+
+
 def parse(message: Mapping[str, Any], max_bytes: int) -> Request:
     """Turn one received ASGI websocket message into a Request, or raise."""
     if message.get("bytes") is not None:
@@ -52,14 +124,12 @@ def parse(message: Mapping[str, Any], max_bytes: int) -> Request:
         raise ProtocolError("frame.empty", "empty frame")
     if len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise ProtocolError("frame.too_large", f"frames are limited to {max_bytes} bytes", limit=max_bytes)
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise ProtocolError("message.malformed", "the frame is not valid JSON") from None
+    data = load_json(text)
     if not isinstance(data, dict):
         raise ProtocolError("message.invalid", "a message is a JSON object with 'type', 'id' and 'payload'")
     rid = data.get("id")
-    if rid is not None and (not isinstance(rid, str) or len(rid) > MAX_ID_CHARS):
+    if rid is not None and (not isinstance(rid, str) or len(rid) > MAX_ID_CHARS or _SURROGATES.search(rid)):
+        # (an id is echoed in the reply: a lone surrogate could not be sent as UTF-8)
         raise ProtocolError("message.invalid_id", f"'id' must be a string of at most {MAX_ID_CHARS} characters")
     type_ = data.get("type")
     if not isinstance(type_, str) or not type_:
@@ -84,4 +154,7 @@ def error(request_id: str | None, code: str, message: str, details: dict[str, ob
 
 
 def dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+    if _SURROGATES.search(text):  # a lone surrogate (from a client's string) is escaped, or the frame is not UTF-8
+        text = json.dumps(message, separators=(",", ":"), default=str)
+    return text

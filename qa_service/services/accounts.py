@@ -1,41 +1,121 @@
-"""Staff accounts."""
+"""Staff accounts and their server-side sessions.
+
+A username is one account whatever its case or width ("Anna", "ANNA", "Ａｎｎａ":
+security.username_key, unique in the database), and a new one is made of ASCII
+letters, digits, '.', '-' and '_' only, so a look-alike cannot sit beside it.
+Disabling an account or changing its password ends every session it has: the
+cookies stop working at once and open sockets close with 4401 at the hub's next
+access check."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import unicodedata
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from ..db.models import StaffSession, User, utcnow
-from ..domain.errors import DomainError
-from ..security import ROLES, hash_password, username_key, verify_password
+from ..domain.errors import DomainError, NotFound
+from ..security import ROLES, hash_password, username_key, valid_username, verify_password
 from .context import Context
+
+MAX_LOGIN_FIELD = 1000  # characters; longer usernames or passwords are not worth an argon2 run
+
+
+def _check_name(username: str) -> None:
+    if not valid_username(username):
+        raise DomainError("user.name_invalid", "a username is 1-64 ASCII letters, digits, '.', '-' or '_' (any case)")
+
+
+def _find(db: Session, username: str) -> User | None:
+    return db.exec(select(User).where(User.username_key == username_key(username))).first()
+
+
+def _existing(db: Session, username: str) -> User:
+    user = _find(db, username)
+    if user is None:
+        raise NotFound("user.unknown", f"there is no user {username!r}")
+    return user
 
 
 def add_user(ctx: Context, username: str, password: str, role: str) -> User:
+    """Create an account, or update the one of that (normalised) name: its password
+    and role change, it is enabled, and its sessions end."""
     if role not in ROLES:
         raise DomainError("user.role_invalid", f"role must be one of {', '.join(ROLES)}")
-    if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        raise DomainError("user.name_invalid", "a username is 1-64 letters, digits, '.', '-' or '_'")
+    hashed = hash_password(password)
     with ctx.transaction() as (db, _):
-        user = db.exec(select(User).where(User.username_key == username_key(username))).first()
+        user = _find(db, username)
         if user is None:
-            user = User(
-                username=username, username_key=username_key(username), password_hash=hash_password(password), role=role
-            )
+            _check_name(username)
+            # Shown as given, in NFKC: a fullwidth name is stored in its ASCII form.
+            name = unicodedata.normalize("NFKC", username)
+            user = User(username=name, username_key=username_key(username), password_hash=hashed, role=role)
         else:
-            user.password_hash, user.role, user.disabled = hash_password(password), role, False
+            user.password_hash, user.role, user.disabled = hashed, role, False
+            _end_sessions(db, user)
         db.add(user)
         db.flush()
         return user
 
 
+def set_disabled(ctx: Context, username: str, disabled: bool) -> User:
+    """Disable (every session ends) or enable an account. Ended sessions stay ended."""
+    with ctx.transaction() as (db, _):
+        user = _existing(db, username)
+        user.disabled = disabled
+        db.add(user)
+        if disabled:
+            _end_sessions(db, user)
+        db.flush()
+        return user
+
+
+def set_password(ctx: Context, username: str, password: str) -> User:
+    """A new password; every session of the account ends."""
+    hashed = hash_password(password)
+    with ctx.transaction() as (db, _):
+        user = _existing(db, username)
+        user.password_hash = hashed
+        db.add(user)
+        _end_sessions(db, user)
+        db.flush()
+        return user
+
+
+def _end_sessions(db: Session, user: User) -> None:
+    if user.id is None:
+        return
+    db.exec(  # type: ignore[call-overload]
+        sa.update(StaffSession)
+        .where(col(StaffSession.user_id) == user.id, col(StaffSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def limit_key(username: object) -> str:
+    """What login attempts on one account are counted under: its normalised name,
+    hashed (short and opaque, whatever was typed). Unknown names count too, so a
+    refusal says nothing about whether the account exists."""
+    name = username if isinstance(username, str) else ""
+    return hashlib.sha256(username_key(name[:MAX_LOGIN_FIELD]).encode()).hexdigest()[:32]
+
+
 def authenticate(ctx: Context, username: object, password: object) -> User | None:
-    if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1000:
+    """The user, if the password is theirs and the account enabled. Whatever the
+    answer, one argon2 verification runs (see security.verify_password): run this
+    where argon2 work is bounded (the hub's login pool)."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        return None
+    if len(username) > MAX_LOGIN_FIELD or len(password) > MAX_LOGIN_FIELD:
         return None
     with ctx.read() as db:
-        user = db.exec(select(User).where(User.username == username)).first()
-    if user is None or user.disabled or not verify_password(user.password_hash, password):
+        user = _find(db, username)  # accounts named before the rules log in too
+    if user is not None and user.disabled:
+        user = None
+    if not verify_password(user.password_hash if user else None, password):
         return None
     return user
 

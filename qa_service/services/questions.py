@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from sqlmodel import Session, select
 from ..bus import channels
 from ..db.models import (
     ON_AIR_INDEX,
+    AddressBan,
     Ban,
     Event,
     ModerationAction,
@@ -29,10 +31,18 @@ from ..domain import lifecycle
 from ..domain import queue as queue_rules
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.lifecycle import Action, QuestionState, Status, bump, transition
-from ..domain.validation import clean_client_id, clean_country, clean_language, clean_text
+from ..domain.validation import (
+    LANGUAGE_CODE,
+    check_id,
+    clean_client_id,
+    clean_country,
+    clean_language,
+    clean_text,
+    language_code,
+)
 from . import fanout
 from .context import Context, Outbox
-from .views import moderator_question, translations_of, viewer_question
+from .views import iso, moderator_question, translations_of, viewer_question
 
 HIDDEN = "hidden"  # the reject reason of a banned viewer's questions
 
@@ -50,16 +60,33 @@ def find_existing(ctx: Context, viewer_id: str, client_id: object) -> dict[str, 
         return viewer_question(q) if q else None
 
 
-def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) -> AskResult:
-    """Validate and store a viewer's question. Idempotent on (viewer, client_id)."""
+def event_languages(db: Session, event_id: int, speaker: Speaker | None = None) -> set[str]:
+    """The languages an event names (viewers', moderators', the speaker's): a question
+    may declare one of them even if it is not an ISO 639-1 code."""
+    event = db.get(Event, event_id)
+    named = [*event.viewer_languages, event.moderator_language] if event else []
+    named += speaker.languages if speaker else []
+    return {code.split("-")[0].lower() for code in named if isinstance(code, str) and LANGUAGE_CODE.match(code)}
+
+
+def ask(
+    ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any], *, address_hash: str | None = None
+) -> AskResult:
+    """Validate and store a viewer's question. Idempotent on (viewer, client_id).
+    ``address_hash`` (keys.address_hash of the client's address) is stored with it;
+    a question from a banned viewer or a banned address is hidden."""
     s = ctx.settings
     client_id = clean_client_id(payload.get("client_id"))
     text = clean_text(payload.get("text"), field="question", max_chars=s.max_question_chars, required=True)
-    language = clean_language(payload.get("language"))
-    name = clean_text(payload.get("display_name"), field="display_name", max_chars=s.max_name_chars, required=False)
-    speaker_id = payload.get("speaker_id")
-    if not isinstance(speaker_id, int) or isinstance(speaker_id, bool):
-        raise DomainError("speaker.invalid", "speaker_id must be an integer")
+    language = language_code(payload.get("language"))
+    name = clean_text(
+        payload.get("display_name"),
+        field="display_name",
+        max_chars=s.max_name_chars,
+        required=False,
+        single_line=True,
+    )
+    speaker_id = check_id(payload.get("speaker_id"), field="speaker_id", code="speaker.invalid")
 
     created_id: list[int] = []
     try:
@@ -80,7 +107,8 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
                     f"{speaker.name} is not on air now ({segment.status}); questions are closed",
                     segment_status=segment.status,
                 )
-            banned = db.exec(select(Ban).where(Ban.event_id == event_id, Ban.viewer_id == viewer_id)).first()
+            language = clean_language(language, also=event_languages(db, event_id, speaker))
+            banned = _is_banned(db, event_id, viewer_id, address_hash)
             assert segment.id is not None and text is not None
             q = Question(
                 event_id=event_id,
@@ -93,6 +121,7 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
                 language=language,
                 display_name=name,
                 country=clean_country(payload.get("country")),
+                address_hash=address_hash,
             )
             if banned:  # hidden: stored (and audited), never shown to moderators or hosts
                 q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
@@ -113,6 +142,24 @@ def ask(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) ->
         return AskResult(again, created=False)
     ctx.run_hooks([functools.partial(hook, created_id[0]) for hook in ctx.on_question_created])
     return result
+
+
+def _is_banned(db: Session, event_id: int, viewer_id: str, address_hash: str | None) -> bool:
+    """A banned viewer, or an address banned until later than now."""
+    if db.exec(select(Ban.id).where(Ban.event_id == event_id, Ban.viewer_id == viewer_id)).first() is not None:
+        return True
+    if address_hash is None:
+        return False
+    return (
+        db.exec(
+            select(AddressBan.id).where(
+                AddressBan.event_id == event_id,
+                AddressBan.address_hash == address_hash,
+                AddressBan.expires_at > utcnow(),
+            )
+        ).first()
+        is not None
+    )
 
 
 def _load(db: Session, event_id: int, question_id: int, *, lock: bool = True) -> Question:
@@ -338,10 +385,11 @@ def edit_translation(
     expected_version: int | None,
 ) -> dict[str, Any]:
     """A moderator's fix of a translation. Later machine results never overwrite it."""
-    lang = clean_language(language)
+    lang = language_code(language)
     fixed = clean_text(text, field="translation", max_chars=ctx.settings.max_question_chars * 3, required=True)
     with ctx.transaction() as (db, outbox):
         q = _load(db, event_id, question_id)
+        lang = clean_language(lang, also=event_languages(db, event_id))
         before = _snapshot(q)
         new = bump(_state(q), expected_version=expected_version)
         t = db.exec(select(Translation).where(Translation.question_id == q.id, Translation.language == lang)).first()
@@ -380,8 +428,10 @@ def reorder(
 ) -> list[int]:
     """Replace a studio's queue order. It must name exactly the queued questions;
     ``expected_version``, if given, must be the studio's queue version."""
-    if not isinstance(order, list) or not all(isinstance(i, int) for i in order):
+    if not isinstance(order, list):
         raise DomainError("queue.invalid", "order must be a list of question ids")
+    for qid in order:
+        check_id(qid, field="each id of order", code="queue.invalid")
     with _studio_transaction(ctx) as (db, outbox):
         studio, queued = _locked_queue(db, event_id, studio_id, expected_version)
         queue_rules.check_same_members([q.id for q in queued if q.id], order)
@@ -499,23 +549,49 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
 _UNDOABLE = [a.value for a in Action] + ["undo"]
 
 
-def ban_asker(ctx: Context, event_id: int, question_id: int, actor: str) -> dict[str, Any]:
-    """Hide the asker's future questions (this one stays as it is)."""
+def ban_asker(
+    ctx: Context, event_id: int, question_id: int, actor: str, *, address_minutes: int | None = None
+) -> dict[str, Any]:
+    """Hide the asker's future questions (this one stays as it is): their viewer for
+    the event, and their address (its keyed hash, if the question has one) for
+    ``address_minutes`` (default ``QA_ADDRESS_BAN_MINUTES``; 0: no address ban), so a
+    viewer who drops its token is still caught meanwhile. Banning again extends."""
+    minutes = ctx.settings.address_ban_minutes if address_minutes is None else address_minutes
+    try:
+        return _ban(ctx, event_id, question_id, actor, minutes)
+    except sa.exc.IntegrityError:  # another moderator banned the same asker at the same moment
+        return _ban(ctx, event_id, question_id, actor, minutes)
+
+
+def _ban(ctx: Context, event_id: int, question_id: int, actor: str, minutes: int) -> dict[str, Any]:
     with ctx.transaction() as (db, _):
         q = _load(db, event_id, question_id, lock=False)
+        after: dict[str, object] = {}
         if db.exec(select(Ban).where(Ban.event_id == event_id, Ban.viewer_id == q.viewer_id)).first() is None:
             db.add(Ban(event_id=event_id, viewer_id=q.viewer_id, actor=actor))
+            after["viewer"] = q.viewer_id[:8]
+        until = None
+        if q.address_hash is not None and minutes > 0:
+            until = utcnow() + timedelta(minutes=minutes)
+            ban = db.exec(
+                select(AddressBan).where(AddressBan.event_id == event_id, AddressBan.address_hash == q.address_hash)
+            ).first()
+            if ban is None:
+                db.add(AddressBan(event_id=event_id, address_hash=q.address_hash, actor=actor, expires_at=until))
+                after["address_until"] = iso(until)
+            elif ban.expires_at < until:
+                ban.expires_at, ban.actor = until, actor
+                db.add(ban)
+                after["address_until"] = iso(until)
+            else:
+                until = ban.expires_at
+        if after:
             db.add(
                 ModerationAction(
-                    event_id=event_id,
-                    question_id=q.id,
-                    actor=actor,
-                    action="ban",
-                    before=None,
-                    after={"viewer": q.viewer_id[:8]},
+                    event_id=event_id, question_id=q.id, actor=actor, action="ban", before=None, after=after
                 )
             )
-        return {"banned": q.viewer_id[:8]}
+        return {"banned": q.viewer_id[:8], "address_banned_until": iso(until) if until else None}
 
 
 def retranslate(
@@ -528,7 +604,9 @@ def retranslate(
         q = _load(db, event_id, question_id)
         before = _snapshot(q)
         q.version = bump(_state(q), expected_version=expected_version).version
-        new_language = clean_language(language) if language is not None else q.language
+        new_language = q.language
+        if language is not None:
+            new_language = clean_language(language_code(language), also=event_languages(db, event_id))
         for t in db.exec(select(Translation).where(Translation.question_id == q.id)):
             if t.engine != "human" or new_language != q.language:
                 db.delete(t)

@@ -111,7 +111,7 @@ def closed_with(url: str, **kwargs: Any) -> tuple[int, list[str]]:
 
 def test_sockets_refuse_strangers_with_documented_close_codes(server, settings, sample, moderator) -> None:
     # Accepted, then closed with the code: a browser sees 4401/4403 (not 1006) and stops retrying.
-    assert closed_with(f"{server.ws_base}/ws/moderator") == (4401, [])
+    assert closed_with(f"{server.ws_base}/ws/moderator", origin=server.base) == (4401, [])
     assert closed_with(f"{server.ws_base}/ws/host?token=forged") == (4401, [])
     # Cookie-authenticated sockets refuse other origins (cross-site websocket hijacking).
     code, frames = closed_with(

@@ -1,0 +1,96 @@
+"""Rate limits that hold: at most ``limit`` hits in *any* ``window`` seconds.
+
+A sliding-window log per key: a Redis sorted set of the times of the hits that
+were let through, checked and written by one Lua script (atomic, so every hub
+process shares one count) on Redis's own clock (hubs need not agree on the
+time). A fixed window would let twice the limit through around its boundary;
+this does not. A refused hit is not recorded (it did nothing), and the answer
+says how long until the oldest hit leaves the window: ``retry_after``.
+
+While Redis is away a log of the same kind in this process stands in (limits
+then count per process), and for a second after a failure Redis is not asked
+again: a dead Redis costs one timeout a second, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+
+import redis.asyncio as aioredis
+
+from .domain.errors import DomainError
+from .services.context import OUTAGE_ERRORS
+
+log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT = 1.0  # seconds one limit check may wait for Redis before the local log decides
+RETRY_AFTER_FAILURE = 1.0  # seconds the local log decides alone after Redis failed
+MAX_LOCAL_KEYS = 100_000  # bounded memory under a flood of new keys
+
+# KEYS: the key's sorted set.  ARGV: window (µs), limit, a unique member.
+# Returns 0 (allowed, recorded) or the microseconds until the next hit is allowed.
+_HIT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+
+class RateLimited(DomainError):
+    """Too many hits: ``details.retry_after`` is the number of seconds to wait
+    (REST answers 429 with ``Retry-After``)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float, code: str = "rate.limited") -> None:
+        super().__init__(code, message, retry_after=retry_after)
+
+
+class Limiter:
+    """One per hub process; the count lives in Redis and is shared by all of them."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._script = client.register_script(_HIT_LUA)
+        self._local: dict[str, deque[float]] = {}
+        self._failed_at = -RETRY_AFTER_FAILURE
+
+    async def hit(self, key: str, limit: int, window: float) -> float:
+        """Record a hit on ``key``: 0.0 if allowed, else the seconds until one is."""
+        if time.monotonic() - self._failed_at >= RETRY_AFTER_FAILURE:
+            try:
+                keys = [f"{self.prefix}:rl:{key}"]
+                args: list[int | str] = [int(window * 1_000_000), limit, uuid.uuid4().hex]
+                wait_us = await asyncio.wait_for(self._script(keys=keys, args=args), REDIS_TIMEOUT)
+                return int(wait_us) / 1_000_000
+            except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
+                self._failed_at = time.monotonic()
+                log.warning("rate limits in Redis unavailable (%r); this process counts alone for now", exc)
+        return self._local_hit(key, limit, window)
+
+    def _local_hit(self, key: str, limit: int, window: float) -> float:
+        now = time.monotonic()
+        hits = self._local.get(key)
+        if hits is None:
+            if len(self._local) >= MAX_LOCAL_KEYS:
+                self._local.clear()
+            hits = self._local[key] = deque()
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        if len(hits) >= limit:
+            return max(1e-6, hits[0] + window - now)
+        hits.append(now)
+        return 0.0

@@ -1,0 +1,198 @@
+"""Data hygiene: forgetting one viewer on request, and purging whole events once
+their retention period (``QA_RETENTION_DAYS``) is over.
+
+Forgetting deletes the viewer's questions with their translations and the audit
+rows about them (those hold the text, before and after a moderator's edit), and
+the viewer's bans. Other viewers' questions merged into a forgotten one stay,
+detached (``merged_into`` empty). Screens learn of it as of any change: the
+studio's queue loses the question (``queue.remove``, ``queue.order``), and the
+moderation and viewer channels get a ``channel.stale`` marker, so those sockets
+resync from the database. The bus history (Redis streams) and the translation
+cache drop their copies of the text after the commit.
+
+Address bans are not the viewer's: they name a keyed hash of an address, not a
+person, and expire by themselves (``QA_ADDRESS_BAN_MINUTES``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from ..bus import channels
+from ..bus.redis_bus import STALE, Keys, topic
+from ..db.models import (
+    AddressBan,
+    Ban,
+    Event,
+    ModerationAction,
+    Question,
+    Segment,
+    Speaker,
+    Studio,
+    Translation,
+    utcnow,
+)
+from ..domain.lifecycle import HOST_VISIBLE, Status
+from . import fanout
+from .context import Context
+from .questions import lock_studio, queued_in
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    questions: int
+    translations: int
+    audit_rows: int
+    bans: int
+
+
+def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
+    """Delete everything stored about one viewer (see the module docstring). Idempotent."""
+    with ctx.transaction() as (db, outbox):
+        asked = list(db.exec(select(Question).where(Question.viewer_id == viewer_id)))
+        ids = [q.id for q in asked if q.id is not None]
+        # Studios whose host screen shows one of them: locked first (the order questions.py keeps).
+        shown = sorted({(q.event_id, q.studio_id) for q in asked if Status(q.status) in HOST_VISIBLE})
+        studios = [lock_studio(db, event_id, studio_id) for event_id, studio_id in shown]
+        cache_keys = _cache_keys(ctx, db, asked)
+        db.exec(  # type: ignore[call-overload]
+            sa.update(Question).where(col(Question.merged_into_id).in_(ids)).values(merged_into_id=None)
+        )
+        translations = _delete(db, Translation, col(Translation.question_id).in_(ids))
+        audit = _delete(db, ModerationAction, col(ModerationAction.question_id).in_(ids))
+        bans = _delete(db, Ban, col(Ban.viewer_id) == viewer_id)
+        _delete(db, Question, col(Question.id).in_(ids))
+
+        removed: dict[int, list[int | None]] = defaultdict(list)
+        for q in asked:
+            if Status(q.status) in HOST_VISIBLE:
+                removed[q.studio_id].append(q.id)
+        for studio in studios:
+            assert studio.id is not None
+            for qid in removed[studio.id]:
+                outbox.add(studio.event_id, channels.studio(studio.id), "queue.remove", {"id": qid})
+            studio.queue_version += 1
+            db.add(studio)
+            order = [x.id for x in queued_in(db, studio.id) if x.id]
+            fanout.queue_order(outbox, studio.event_id, studio.id, order, studio.queue_version)
+        touched = []
+        for event_id in sorted({q.event_id for q in asked}):
+            for channel in (channels.MODERATION, channels.viewer(viewer_id)):
+                outbox.add(event_id, channel, STALE, {})
+                touched.append((event_id, channel))
+            touched += [(event_id, channels.studio(studio_id)) for ev, studio_id in shown if ev == event_id]
+        if touched:
+            outbox.after_commit.append(functools.partial(_scrub_bus, ctx, touched, set(ids), cache_keys))
+    if ids:
+        log.info("forgot viewer %s: %d question(s), %d ban(s)", viewer_id[:8], len(ids), bans)
+    return Forgotten(len(ids), translations, audit, bans)
+
+
+def _delete(db: Session, table: type, where: sa.ColumnElement[bool]) -> int:
+    result = db.exec(sa.delete(table).where(where))  # type: ignore[call-overload]
+    return int(result.rowcount or 0)
+
+
+def _cache_keys(ctx: Context, db: Session, asked: list[Question]) -> list[str]:
+    """The translation cache's keys for these questions' machine translations."""
+    from workers.translate import _cache_key  # the workers' one definition of the key
+
+    ids = {q.id: q for q in asked}
+    rows = db.exec(select(Translation).where(col(Translation.question_id).in_(list(ids)))).all()
+    prefix = ctx.settings.redis_prefix
+    return [_cache_key(prefix, t.model_version, ids[t.question_id].text) for t in rows if t.model_version]
+
+
+def _scrub_bus(ctx: Context, touched: list[tuple[int, str]], ids: set[int], cache_keys: list[str]) -> None:
+    """After the commit: drop the forgotten questions' events from the channels'
+    history (a client replaying across the hole resyncs) and their cached translations."""
+    client = ctx.publisher.client
+    keys = Keys(ctx.settings.redis_prefix)
+    for event_id, channel in touched:
+        stream = keys.stream(topic(event_id, channel))
+        entries = client.xrange(stream) or []
+        gone = [entry_id for entry_id, fields in entries if fields and _payload_id(fields) in ids]
+        if gone:
+            client.xdel(stream, *gone)  # type: ignore[arg-type]
+    if cache_keys:
+        client.delete(*cache_keys)
+
+
+def _payload_id(fields: dict[bytes | str, bytes | str]) -> object:
+    """The question an event carries the content of (its text, name, translations), if any."""
+    data = json.loads(fields[b"d"])
+    if not isinstance(data, dict) or data.get("type") not in _CARRY_CONTENT:
+        return None
+    payload = data.get("payload")
+    return payload.get("id") if isinstance(payload, dict) else None
+
+
+_CARRY_CONTENT = frozenset({"question.created", "question.updated", "queue.upsert"})
+
+
+# ── retention ──────────────────────────────────────────────────────────────
+def purge(ctx: Context, days: int, now: datetime | None = None) -> list[str]:
+    """Delete every event whose last segment ended more than ``days`` days ago, with
+    all its rows; returns their slugs. Each event goes in a transaction of its own."""
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    with ctx.read() as db:
+        due = [event_id for event_id, last in _last_ends(db) if last < cutoff]
+    purged = []
+    for event_id in due:
+        slug = _purge_event(ctx, event_id, cutoff)
+        if slug is not None:
+            purged.append(slug)
+            log.info("purged event %s (ended before %s)", slug, cutoff.isoformat(timespec="minutes"))
+    return purged
+
+
+def _last_ends(db: Session, event_id: int | None = None) -> list[tuple[int, datetime]]:
+    stmt = sa.select(col(Segment.event_id), sa.func.max(col(Segment.ends_at))).group_by(col(Segment.event_id))
+    if event_id is not None:
+        stmt = stmt.where(col(Segment.event_id) == event_id)
+    return [(e, last) for e, last in db.exec(stmt).all()]  # type: ignore[call-overload]
+
+
+def _purge_event(ctx: Context, event_id: int, cutoff: datetime) -> str | None:
+    with ctx.transaction() as (db, outbox):
+        # The event's row lock: two hubs purging at once take turns; the second finds nothing.
+        event = db.exec(select(Event).where(col(Event.id) == event_id).with_for_update()).first()
+        ends = _last_ends(db, event_id)
+        if event is None or not ends or ends[0][1] >= cutoff:  # gone, or reloaded with new dates meanwhile
+            return None
+        questions = sa.select(col(Question.id)).where(col(Question.event_id) == event_id)
+        segments = sa.select(col(Segment.id)).where(col(Segment.event_id) == event_id)
+        db.exec(  # type: ignore[call-overload]
+            sa.update(Question).where(col(Question.event_id) == event_id).values(merged_into_id=None)
+        )
+        _delete(db, Translation, col(Translation.question_id).in_(questions))
+        _delete(db, ModerationAction, col(ModerationAction.event_id) == event_id)
+        _delete(db, Question, col(Question.event_id) == event_id)
+        _delete(db, Ban, col(Ban.event_id) == event_id)
+        _delete(db, AddressBan, col(AddressBan.event_id) == event_id)
+        _delete(db, Speaker, col(Speaker.segment_id).in_(segments))
+        _delete(db, Segment, col(Segment.event_id) == event_id)
+        _delete(db, Studio, col(Studio.event_id) == event_id)
+        _delete(db, Event, col(Event.id) == event_id)
+        outbox.after_commit.append(functools.partial(_drop_history, ctx, event_id))
+        return event.slug
+
+
+def _drop_history(ctx: Context, event_id: int) -> None:
+    """The purged event's channels in Redis: history streams and sequence counters."""
+    client = ctx.publisher.client
+    keys = Keys(ctx.settings.redis_prefix)
+    for pattern in (keys.stream(topic(event_id, "*")), keys.seq(topic(event_id, "*"))):
+        batch = list(client.scan_iter(match=pattern, count=500))
+        if batch:
+            client.delete(*batch)
