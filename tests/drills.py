@@ -14,7 +14,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
-from .support import SECOND
+from .support import SECOND, origin_of
 
 
 class ConsoleMirror(threading.Thread):
@@ -42,7 +42,11 @@ class ConsoleMirror(threading.Thread):
         while not self.stop_flag.is_set():
             try:
                 with connect(
-                    self.url, additional_headers={"Cookie": self.cookie}, open_timeout=5 * SECOND, compression=None
+                    self.url,
+                    additional_headers={"Cookie": self.cookie},
+                    origin=origin_of(self.url),
+                    open_timeout=5 * SECOND,
+                    compression=None,
                 ) as ws:
                     hello: dict[str, Any] = {"resume": dict(self.last)} if self.last else {}
                     ws.send(json.dumps({"type": "hello", "id": "h", "payload": hello}))

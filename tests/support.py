@@ -74,7 +74,9 @@ def start_server(settings: Any, port: int | None = None, **kwargs: Any) -> Threa
 
     port = port or free_port()
     settings = settings.model_copy(update={"port": port})
-    kwargs.setdefault("http", guarded_http_protocol(settings))  # the production server stack
+    # The production server stack: guarded HTTP protocol, uvicorn's own proxy-header trust off.
+    kwargs.setdefault("http", guarded_http_protocol(settings))
+    kwargs.setdefault("proxy_headers", False)
     return ThreadServer(create_app(settings), port, **kwargs).start()
 
 
@@ -149,11 +151,16 @@ class WsClient:
         return self.reply_log[seen]
 
 
+def origin_of(url: str) -> Any:
+    """The Origin a browser sends for a socket to ``url``: ws://h:p/x → http://h:p."""
+    scheme, rest = url.split("://", 1)
+    return ("https" if scheme == "wss" else "http") + "://" + rest.split("/", 1)[0]
+
+
 @contextmanager
 def ws_client(url: str, **kwargs: Any) -> Iterator[WsClient]:
     """Like a browser, send the Origin of the pages this server serves (unless told otherwise)."""
-    if "origin" not in kwargs:
-        kwargs["origin"] = "http" + url.split("://", 1)[0][2:] + "://" + url.split("://", 1)[1].split("/", 1)[0]
+    kwargs.setdefault("origin", origin_of(url))
     with connect(
         url, open_timeout=10 * SECOND, close_timeout=2 * SECOND, max_size=2**22, compression=None, **kwargs
     ) as ws:

@@ -20,7 +20,7 @@ from qa_service.services import questions
 from .drills import Asker, ConsoleMirror
 from .faults import RedisServer, ServiceProcess, TcpProxy, hub, postgres_target, through_proxy
 from .hub.test_fanout import moderator_ws
-from .support import SECOND, cookie_header, start_server, wait_until, ws_client
+from .support import SECOND, cookie_header, origin_of, start_server, wait_until, ws_client
 from .test_fault_redis import HUB_ENV, db_versions, record, staff_cookie
 
 pytestmark = pytest.mark.integration
@@ -264,6 +264,7 @@ def test_slow_consumer_is_closed_with_4408_and_others_get_everything(
                 f"{srv.ws_base}/ws/moderator",
                 sock=raw,
                 additional_headers={"Cookie": cookie_header(client)},
+                origin=origin_of(f"{srv.ws_base}/ws/moderator"),
                 compression=None,
                 max_size=2**24,
             ) as slow_ws,
