@@ -189,7 +189,8 @@ function translationCell(q, lang, label) {
       el("button", { type: "button", text: "Cancel", onclick: () => { state.editing = null; render(); } })));
     setTimeout(() => area.focus(), 0);
   } else if (t) {
-    body = el("div", { dir: "auto", class: "ttext" }, t.text, t.engine === "human" ? el("span", { class: "muted small", text: ` (edited by ${t.edited_by})` }) : null);
+    body = el("div", { class: "ttext" }, userText("div", t.text),
+      t.engine === "human" ? el("span", { class: "muted small", text: ` (edited by ${t.edited_by})` }) : null);
   } else if (q.translation_state === "pending") {
     body = el("div", { class: "tstate", text: "translating…" });
   } else {
@@ -226,13 +227,13 @@ function card(q) {
         el("button", { type: "button", class: "small", text: `Treat as ${q.detected_language.toUpperCase()}`,
                        onclick: () => act(q, "retranslate", { language: q.detected_language }) })) : null,
       q.country ? el("span", { text: q.country }) : null,
-      el("span", { text: q.display_name || "anonymous", dir: "auto" }),
+      q.display_name ? userText("bdi", q.display_name, "name") : el("span", { class: "name", text: "anonymous" }),
       el("span", { text: `→ ${sp ? sp.name : "?"} (${st ? st.city : "?"})` }),
       el("span", { text: time }),
       q.merged_into ? el("span", { text: `merged into #${q.merged_into}` }) : null,
-      q.reject_reason ? el("span", { text: `reason: ${q.reject_reason}` }) : null),
+      q.reject_reason ? el("span", {}, "reason: ", userText("bdi", q.reject_reason)) : null),
     el("div", { class: "texts" },
-      el("div", { class: "t original", dir: "auto" }, el("small", { text: `original · ${q.language.toUpperCase()}` }), q.text),
+      el("div", { class: "t original" }, el("small", { text: `original · ${q.language.toUpperCase()}` }), userText("div", q.text)),
       el("div", {}, targets.length ? targets.map((l) => translationCell(q, l, l === modLang() ? "moderators" : "speaker"))
         : el("div", { class: "tstate", text: "same language as the speaker and moderators" }))),
     el("div", { class: "actions" },
@@ -283,7 +284,8 @@ function renderQueue() {
     ondragover: (ev) => ev.preventDefault(),
     ondrop: (ev) => { ev.preventDefault(); const id = Number(ev.dataTransfer.getData("text/plain")); moveTo(studioId, id, queuedIndex(studioId, q.id)); },
     onkeydown: (ev) => queueKey(ev, studioId, q),
-  }, el("div", { dir: "auto" }, el("b", { text: `#${q.id} ` }), q.status === "on_air" ? el("span", { class: "badge on_air", text: "on air" }) : null, " ", queueText(q)),
+  }, el("div", {}, el("b", { text: `#${q.id} ` }), q.status === "on_air" ? el("span", { class: "badge on_air", text: "on air" }) : null),
+     userText("div", queueText(q)),
      el("div", { class: "qa" },
        q.status === "queued" ? el("button", { type: "button", text: "On air", onclick: () => act(q, "on_air") }) : null,
        q.status === "on_air" ? el("button", { type: "button", text: "Answered", onclick: () => act(q, "answer") }) : null,

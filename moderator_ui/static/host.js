@@ -11,7 +11,8 @@ if (overlay) { document.body.classList.add("overlay-mode"); $("overlay").hidden 
 
 function speakerOf(q) { return state.schedule?.speakers.find((s) => s.id === q.speaker_id); }
 
-// The question in the speaker's first language we have, the original, the host's language.
+// The question in the speaker's first language we have, the original, the host's language
+// (each of the last two as [language, text], or null).
 function texts(q) {
   const sp = speakerOf(q);
   const pick = (lang) => (lang === q.language ? q.text : q.translations[lang]?.text);
@@ -19,18 +20,26 @@ function texts(q) {
   const hostLang = state.studio?.host_languages?.[0];
   return {
     main: pick(speakerLang) || q.text,
-    original: speakerLang !== q.language ? `${q.language.toUpperCase()}: ${q.text}` : "",
-    host: hostLang && hostLang !== speakerLang && hostLang !== q.language && pick(hostLang) ? `${hostLang.toUpperCase()}: ${pick(hostLang)}` : "",
+    original: speakerLang !== q.language ? [q.language, q.text] : null,
+    host: hostLang && hostLang !== speakerLang && hostLang !== q.language && pick(hostLang) ? [hostLang, pick(hostLang)] : null,
   };
+}
+
+// "FR: text", the text isolated from its label.
+function labelled(pair) {
+  return pair ? [el("span", { class: "lang", text: `${pair[0].toUpperCase()}: ` }), userText("span", pair[1])] : [];
 }
 
 const regionNames = (() => { try { return new Intl.DisplayNames(["en"], { type: "region" }); } catch { return null; } })();
 
+// Who asks, from where, to whom: the name in its own isolate, so that a name with an
+// override (U+202E) or in another script cannot turn "(Egypt) → speaker" around.
 function asker(q) {
   const sp = speakerOf(q);
   let country = "";
   if (q.country) { try { country = `(${regionNames ? regionNames.of(q.country) : q.country})`; } catch { country = `(${q.country})`; } }
-  return [q.display_name || "Anonymous", country, sp ? `→ ${sp.name}` : ""].filter(Boolean).join(" ");
+  const name = q.display_name ? userText("bdi", q.display_name, "name") : el("span", { class: "name", text: "Anonymous" });
+  return [name, country ? ` ${country}` : "", sp ? " → " : "", sp ? userText("bdi", sp.name, "speaker") : ""].filter(Boolean);
 }
 
 function queued() {
@@ -51,18 +60,19 @@ function render() {
     const t = texts(cur);
     $("cur-text").textContent = t.main;
     $("cur-text").className = "cur-text";
-    $("cur-original").textContent = t.original;
-    $("cur-host").textContent = t.host;
-    $("cur-asker").textContent = asker(cur);
+    $("cur-original").replaceChildren(...labelled(t.original));
+    $("cur-host").replaceChildren(...labelled(t.host));
+    $("cur-asker").replaceChildren(...asker(cur));
     $("lt-text").textContent = t.main;
-    $("lt-asker").textContent = asker(cur);
+    $("lt-asker").replaceChildren(...asker(cur));
   } else {
     $("cur-text").textContent = "—";
     $("cur-text").className = "cur-text empty";
-    for (const id of ["cur-original", "cur-host", "cur-asker"]) $(id).textContent = "";
+    for (const id of ["cur-original", "cur-host", "cur-asker", "lt-text", "lt-asker"]) $(id).replaceChildren();
   }
   $("lower-third").hidden = !cur;
-  $("next").replaceChildren(...queued().slice(0, 3).map((q) => el("li", { dataset: { id: q.id }, dir: "auto" }, texts(q).main, el("span", { class: "who", text: asker(q) }))));
+  $("next").replaceChildren(...queued().slice(0, 3).map((q) => el("li", { dataset: { id: q.id } },
+    userText("div", texts(q).main, "q"), el("span", { class: "who" }, ...asker(q)))));
 }
 
 function tick() {

@@ -108,6 +108,13 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// Text a person typed (a question, a name, a translation): alone in its own element,
+// its direction taken from its first strong letter and isolated from its neighbours,
+// so an override (U+202E) or a stray isolate in it cannot reorder the words around it.
+function userText(tag, text, cls) {
+  return el(tag, { class: cls ? `user-text ${cls}` : "user-text", dir: "auto", text });
+}
+
 // Keep the newer of two versions of a question (equal versions: the later event wins).
 function newer(current, incoming) {
   return !current || incoming.version >= current.version ? incoming : current;

@@ -77,3 +77,21 @@ def path_int(request: Request, key: str) -> int:
     if isinstance(value, str):
         value = parse_int(value, field=key)
     return check_int(value, field=key, low=1, high=MAX_ID)
+
+
+def bool_field(data: dict[str, Any], key: str, *, default: bool | None = None) -> bool:
+    """A JSON boolean; absent (or null) takes ``default``, or is refused when there is none."""
+    value = data.get(key)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, bool):
+        raise DomainError("request.invalid", f"'{key}' must be true or false")
+    return value
+
+
+def optional_text(data: dict[str, Any], key: str) -> str | None:
+    """An optional JSON string (absent or null: None)."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise DomainError("request.invalid", f"'{key}' must be a string")
+    return value

@@ -13,7 +13,7 @@ from ..domain.validation import MAX_INDEX, check_id, parse_int
 from ..hub.hub import Hub
 from ..services import questions, schedule, snapshots
 from ..services.views import iso
-from .common import hub_of, int_field, json_body, path_int, staff
+from .common import bool_field, hub_of, int_field, json_body, optional_text, path_int, staff
 
 MODERATORS = ("moderator", "admin")
 AUDIT_MAX = 1000  # rows of the audit log per request
@@ -60,9 +60,9 @@ async def question_action(request: Request) -> JSONResponse:
         request.path_params["action"],
         actor,
         expected_version=int_field(data, "version"),
-        reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
+        reason=optional_text(data, "reason"),
         merged_into=int_field(data, "into", required=False),
-        enqueue=data.get("enqueue", True) is not False,
+        enqueue=bool_field(data, "enqueue", default=True),
     )
     return JSONResponse(result)
 
@@ -162,7 +162,7 @@ async def star(request: Request) -> JSONResponse:
         hub.ctx,
         event_id,
         qid,
-        data.get("starred") is True,
+        bool_field(data, "starred"),
         actor,
         expected_version=int_field(data, "version"),
     )

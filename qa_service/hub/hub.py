@@ -9,6 +9,7 @@ import asyncio
 import functools
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from .connection import Connection
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PURGE_EVERY = 3600.0  # seconds between two runs of the retention purge (the first runs at start)
+SHUTDOWN_WAIT_SECONDS = 10.0  # for service calls still running in threads when the hub stops
 LOGINS_WAITING_PER_SLOT = 32  # beyond this many waiting logins per argon2 slot, new ones are told to come back
 
 
@@ -51,6 +53,7 @@ class Hub:
         self._login_pool = ThreadPoolExecutor(settings.login_concurrency, thread_name_prefix="argon2")
         self._login_slots = asyncio.Semaphore(settings.login_concurrency)
         self._logins_waiting = 0
+        self._in_threads = 0  # service calls running in threads now (stop() waits for them)
 
     async def start(self) -> None:
         await self.bus.start()
@@ -72,7 +75,15 @@ class Hub:
         for conn in list(self.connections):
             conn.close(1001, "server shutting down")
         await self.bus.close()
-        self._login_pool.shutdown(wait=False, cancel_futures=True)
+        # Threads still running a service call hold database connections: let them
+        # finish (bounded) before the app disposes the engines under them.
+        deadline = time.monotonic() + SHUTDOWN_WAIT_SECONDS
+        while self._in_threads and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self._in_threads:
+            log.warning("%d service calls still running at shutdown", self._in_threads)
+        # Waiting logins are dropped; a password check under way finishes (under a second).
+        await anyio.to_thread.run_sync(functools.partial(self._login_pool.shutdown, wait=True, cancel_futures=True))
 
     def _supervise(self, name: str, step: Callable[[], Awaitable[None]], every: float) -> None:
         """Run ``step`` every ``every`` seconds for ever; an exception is logged and counted, never fatal."""
@@ -106,7 +117,11 @@ class Hub:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a synchronous service call in a worker thread."""
-        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+        self._in_threads += 1
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+        finally:
+            self._in_threads -= 1
 
     async def run_login(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a password check (argon2) on the login pool: never more than
@@ -120,7 +135,11 @@ class Hub:
         try:
             async with self._login_slots:
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._login_pool, functools.partial(fn, *args))
+                self._in_threads += 1
+                try:
+                    return await loop.run_in_executor(self._login_pool, functools.partial(fn, *args))
+                finally:
+                    self._in_threads -= 1
         finally:
             self._logins_waiting -= 1
 

@@ -1,0 +1,573 @@
+"""The OpenAPI 3.1 document of the REST API, written from the handlers in this package.
+
+It is the contract the security tests fuzz against (tests/security/test_openapi.py):
+path parameters with their ranges, the JSON bodies each handler reads, every status
+it may answer with and the one error body. :func:`drift` compares it with an app's
+routes, so a route added without being described (or described and removed) fails
+a test instead of going unfuzzed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.routing import BaseRoute, Route
+
+from .. import __version__
+
+MAX_ID = 2**31 - 1  # ids are PostgreSQL INTEGER: 1..2147483647
+MAX_INDEX = 100_000  # a position in a studio's queue
+ID: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+VERSION: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_ID,
+    "description": "the version of the question you saw; another one is refused (409 question.stale_version)",
+}
+QUEUE_VERSION: dict[str, Any] = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "maximum": MAX_ID,
+    "description": "the studio's queue version you saw; another one is refused (409 queue.stale_version)",
+}
+LANGUAGE: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+    "description": "a language code such as 'en' or 'pt-BR' (the region is dropped)",
+}
+ACTIONS = ["approve", "enqueue", "dequeue", "on_air", "skip", "answer", "reject", "reopen", "merge"]
+SEGMENT_STATUSES = ["upcoming", "live", "ended", "auto"]
+
+# Paths of the app that are not REST operations: probes, this document, the pages.
+NOT_OPERATIONS = frozenset({"/healthz", "/readyz", "/openapi.json", "/", "/moderate", "/host/{token}"})
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(required: Iterable[str] = (), **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+STRING = {"type": "string"}
+INT = {"type": "integer"}
+TIME = {"type": "string", "format": "date-time"}
+STRINGS = {"type": "array", "items": STRING}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(
+        ["error"],
+        error=_object(
+            ["code", "message", "details"],
+            code={"type": "string", "pattern": r"^[a-z_]+(\.[a-z_]+)+$", "description": "dotted, stable"},
+            message=STRING,
+            details={"type": "object"},
+        ),
+    ),
+    "Staff": _object(["user", "role", "csrf_token"], user=STRING, role=STRING, csrf_token=STRING),
+    "Event": _object(
+        ["id", "slug", "name", "moderator_language", "viewer_languages"],
+        id=ID,
+        slug=STRING,
+        name=STRING,
+        moderator_language=STRING,
+        viewer_languages=STRINGS,
+    ),
+    "Studio": _object(
+        ["id", "slug", "name", "city", "country", "timezone", "host_languages"],
+        id=ID,
+        slug=STRING,
+        name=STRING,
+        city=STRING,
+        country=STRING,
+        timezone=STRING,
+        host_languages=STRINGS,
+    ),
+    "Segment": _object(
+        ["id", "studio_id", "title", "starts_at", "ends_at", "status", "status_manual", "version"],
+        id=ID,
+        studio_id=ID,
+        title=STRING,
+        starts_at=TIME,
+        ends_at=TIME,
+        status={"enum": ["upcoming", "live", "ended"]},
+        status_manual={"type": "boolean"},
+        version=INT,
+    ),
+    "Speaker": _object(
+        ["id", "segment_id", "name", "title", "organisation", "languages"],
+        id=ID,
+        segment_id=ID,
+        name=STRING,
+        title=STRING,
+        organisation=STRING,
+        languages=STRINGS,
+    ),
+    "Schedule": _object(
+        ["event", "studios", "segments", "speakers"],
+        event=_ref("Event"),
+        studios={"type": "array", "items": _ref("Studio")},
+        segments={"type": "array", "items": _ref("Segment")},
+        speakers={"type": "array", "items": _ref("Speaker")},
+    ),
+    "Translation": _object(
+        ["language", "text", "engine", "model_version", "edited_by"],
+        language=STRING,
+        text=STRING,
+        engine=STRING,
+        model_version=STRING,
+        edited_by=_nullable(STRING),
+    ),
+    "Question": _object(
+        [
+            "id",
+            "speaker_id",
+            "segment_id",
+            "studio_id",
+            "viewer",
+            "text",
+            "language",
+            "detected_language",
+            "display_name",
+            "country",
+            "status",
+            "version",
+            "queue_position",
+            "reject_reason",
+            "merged_into",
+            "starred",
+            "translation_state",
+            "translation_error",
+            "translations",
+            "created_at",
+            "updated_at",
+        ],
+        id=ID,
+        speaker_id=ID,
+        segment_id=ID,
+        studio_id=ID,
+        viewer={"type": "string", "description": "the first 8 characters of the asker's anonymous id"},
+        text=STRING,
+        language=STRING,
+        detected_language=_nullable(STRING),
+        display_name=_nullable(STRING),
+        country=_nullable({"type": "string", "pattern": "^[A-Z]{2}$"}),
+        status={"enum": ["pending", "approved", "queued", "on_air", "answered", "rejected", "merged"]},
+        version=INT,
+        queue_position=_nullable({"type": "number"}),
+        reject_reason=_nullable(STRING),
+        merged_into=_nullable(ID),
+        starred={"type": "boolean"},
+        translation_state=STRING,
+        translation_error=_nullable(STRING),
+        translations={"type": "object", "additionalProperties": _ref("Translation")},
+        created_at=TIME,
+        updated_at=TIME,
+    ),
+    "HostQuestion": _object(
+        [
+            "id",
+            "speaker_id",
+            "text",
+            "language",
+            "display_name",
+            "country",
+            "status",
+            "version",
+            "queue_position",
+            "translations",
+        ],
+        id=ID,
+        speaker_id=ID,
+        text=STRING,
+        language=STRING,
+        display_name=_nullable(STRING),
+        country=_nullable(STRING),
+        status={"enum": ["queued", "on_air", "answered"]},
+        version=INT,
+        queue_position=_nullable({"type": "number"}),
+        translations={
+            "type": "object",
+            "additionalProperties": _object(["text", "engine"], text=STRING, engine=STRING),
+        },
+    ),
+    "TranslationStatus": _nullable(
+        {"type": "object", "description": "what the translation workers last reported; null before any did"}
+    ),
+    "ModeratorSnapshot": _object(
+        ["schedule", "questions", "queue_versions", "translation"],
+        schedule=_ref("Schedule"),
+        questions={"type": "array", "items": _ref("Question")},
+        queue_versions={"type": "object", "additionalProperties": INT, "description": "studio id -> queue version"},
+        translation=_ref("TranslationStatus"),
+    ),
+    "HostSnapshot": _object(
+        ["studio", "queue_version", "schedule", "questions", "translation"],
+        studio=_ref("Studio"),
+        queue_version=INT,
+        schedule=_ref("Schedule"),
+        questions={"type": "array", "items": _ref("HostQuestion")},
+        translation=_ref("TranslationStatus"),
+    ),
+    "AuditEntry": _object(
+        ["id", "question_id", "segment_id", "actor", "action", "before", "after", "at"],
+        id=ID,
+        question_id=_nullable(ID),
+        segment_id=_nullable(ID),
+        actor=STRING,
+        action=STRING,
+        before=_nullable({"type": "object"}),
+        after=_nullable({"type": "object"}),
+        at=TIME,
+    ),
+    "QueueOrder": _object(
+        ["studio_id", "order"], studio_id=ID, order={"type": "array", "items": ID, "description": "next on air first"}
+    ),
+}
+
+_ERRORS = {
+    "400": "refused: the body, a parameter or the request is invalid (the code says which)",
+    "401": "not logged in, or the session ended (auth.required)",
+    "403": "the role may not do this (auth.forbidden), or the X-CSRF-Token header is missing or wrong (auth.csrf)",
+    "404": "no such question, studio, segment or host link (the code says which)",
+    "409": "a stale version: someone changed it meanwhile; reload (the code says what)",
+    "413": "the request body is over the limit (request.too_large)",
+    "429": "too many requests or connections from your address; see Retry-After",
+    "503": "the database or the message bus is unreachable (service.unavailable); see Retry-After",
+}
+_RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+def _error(status: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _ERRORS[status],
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if status in ("429", "503"):
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+def _operation(
+    summary: str,
+    ok: dict[str, Any],
+    errors: Iterable[str],
+    *,
+    auth: str | None = "write",
+    body: dict[str, Any] | None = None,
+    body_required: bool = True,
+    parameters: list[dict[str, Any]] | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """One operation. ``auth``: None (anyone), "read" (the session cookie) or "write"
+    (the cookie and the X-CSRF-Token header; a moderator's role)."""
+    statuses = set(errors) | {"429", "503"}
+    if auth:
+        statuses.add("401")
+    if auth == "write":
+        statuses.add("403")
+    if body is not None:
+        statuses |= {"400", "413"}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "done", "content": {"application/json": {"schema": ok}}},
+            **{s: _error(s) for s in sorted(statuses)},
+        },
+    }
+    if description:
+        op["description"] = description
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+    op["security"] = {None: [], "read": [{"session": []}], "write": [{"session": [], "csrf": []}]}[auth]
+    return op
+
+
+def _path(name: str, schema: dict[str, Any], example: object, description: str = "") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+        "example": example,
+    }
+
+
+def _body(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "examples": [example]}
+
+
+QUESTION_ID = _path("question_id", ID, 1, "the question's id")
+QUESTION_OPS = ["400", "404", "409"]  # event not loaded or bad body; unknown question; stale version
+
+
+def _versioned(*required: str, **properties: Any) -> dict[str, Any]:
+    return _object(["version", *required], version=VERSION, **properties)
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/login": {
+        "post": _operation(
+            "Log in as staff",
+            _ref("Staff"),
+            ["401"],
+            auth=None,
+            body=_body(
+                _object(["username", "password"], username=STRING, password={"type": "string", "maxLength": 1000}),
+                {"username": "moderator", "password": "correct horse battery staple"},
+            ),
+            description="Sets the session cookie (HttpOnly, SameSite=Lax). Send csrf_token back as the "
+            "X-CSRF-Token header with every write. Attempts are limited per address and per account.",
+        )
+    },
+    "/api/logout": {
+        "post": _operation(
+            "Log out: ends the session on the server (its open sockets close with 4401)",
+            {"type": "object", "maxProperties": 0},
+            [],
+            auth=None,
+        )
+    },
+    "/api/me": {
+        "get": _operation("The logged-in user and the CSRF token to send with writes", _ref("Staff"), [], auth="read")
+    },
+    "/api/schedule": {
+        "get": _operation(
+            "The public programme: event, studios, segments, speakers", _ref("Schedule"), ["400", "404"], auth=None
+        )
+    },
+    "/api/moderation/snapshot": {
+        "get": _operation(
+            "Everything a moderator console starts from", _ref("ModeratorSnapshot"), ["400", "403", "404"], auth="read"
+        )
+    },
+    "/api/moderation/audit": {
+        "get": _operation(
+            "The newest moderation actions (who did what, when), newest first",
+            _object(["actions"], actions={"type": "array", "items": _ref("AuditEntry")}),
+            ["400", "403"],
+            auth="read",
+            parameters=[
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "default": 200},
+                    "description": "how many; values outside 1..1000 are clamped to it",
+                },
+                {"name": "question_id", "in": "query", "schema": ID, "description": "only this question's"},
+            ],
+        )
+    },
+    "/api/questions/{question_id}/translations/{language}": {
+        "put": _operation(
+            "Replace a question's translation into one language by hand (machines never overwrite it)",
+            _ref("Question"),
+            QUESTION_OPS,
+            parameters=[QUESTION_ID, _path("language", LANGUAGE, "ru")],
+            body=_body(
+                _versioned("text", text={"type": "string", "minLength": 1, "maxLength": 1500}),
+                {"version": 1, "text": "Какие планы на экспорт?"},
+            ),
+        )
+    },
+    "/api/questions/{question_id}/star": {
+        "post": _operation(
+            "Star or unstar a question",
+            _ref("Question"),
+            QUESTION_OPS,
+            parameters=[QUESTION_ID],
+            body=_body(_versioned("starred", starred={"type": "boolean"}), {"version": 1, "starred": True}),
+        )
+    },
+    "/api/questions/{question_id}/undo": {
+        "post": _operation(
+            "Undo the last life-cycle request on a question",
+            _ref("Question"),
+            QUESTION_OPS,
+            parameters=[QUESTION_ID],
+            body=_body(_versioned(), {"version": 2}),
+            description="Refused with 409 undo.stale if the question changed since, undo.illegal if the life cycle "
+            "does not go back that way, studio.on_air_taken if another question is on air; 400 undo.nothing.",
+        )
+    },
+    "/api/questions/{question_id}/ban": {
+        "post": _operation(
+            "Hide the asker's future questions from moderators and hosts",
+            _object(
+                ["banned", "address_banned_until"],
+                banned={"type": "string", "description": "the asker's short id"},
+                address_banned_until=_nullable(TIME),
+            ),
+            ["400", "404"],
+            parameters=[QUESTION_ID],
+            body=_body(
+                _object(
+                    address_minutes={
+                        "type": ["integer", "null"],
+                        "minimum": 0,
+                        "maximum": 43_200,
+                        "description": "also ban the asker's address (by keyed hash) this long; 0: no address ban; "
+                        "default QA_ADDRESS_BAN_MINUTES",
+                    }
+                ),
+                {"address_minutes": 60},
+            ),
+            body_required=False,
+            description="Bans the asker's viewer token for the event, and their address for address_minutes, "
+            "so a viewer who drops its token is still caught meanwhile.",
+        )
+    },
+    "/api/questions/{question_id}/retranslate": {
+        "post": _operation(
+            "Translate a question again by machine",
+            _ref("Question"),
+            QUESTION_OPS,
+            parameters=[QUESTION_ID],
+            body=_body(_versioned(language=_nullable(LANGUAGE)), {"version": 1, "language": "ru"}),
+            description="language, if given, corrects the source language first (hand edits are then dropped).",
+        )
+    },
+    "/api/questions/{question_id}/{action}": {
+        "post": _operation(
+            "Apply a life-cycle action to a question",
+            _ref("Question"),
+            QUESTION_OPS,
+            parameters=[QUESTION_ID, _path("action", {"enum": ACTIONS}, "approve")],
+            body=_body(
+                _versioned(
+                    reason={
+                        "type": ["string", "null"],
+                        "description": "reject needs one (not blank; shown to the asker; cut to 200 characters); "
+                        "other actions ignore it",
+                    },
+                    into={**ID, "type": ["integer", "null"], "description": "required by merge: the question to keep"},
+                    enqueue={
+                        "type": ["boolean", "null"],
+                        "default": True,
+                        "description": "approve: also queue it (default)",
+                    },
+                ),
+                {"version": 1},
+            ),
+            description="400 question.reason_required, question.merge_target_required, question.merge_self, "
+            "action.unknown; 404 question.unknown; 409 question.stale_version, question.illegal_transition, "
+            "question.merge_target_closed, studio.on_air_taken.",
+        )
+    },
+    "/api/studios/{studio_id}/queue": {
+        "post": _operation(
+            "Set a studio's queue order, or move one question in it",
+            _ref("QueueOrder"),
+            ["400", "404", "409"],
+            parameters=[_path("studio_id", ID, 1, "the studio's id")],
+            body={
+                "examples": [{"question_id": 3, "index": 0}],
+                "oneOf": [
+                    _object(
+                        ["order"],
+                        order={
+                            "type": "array",
+                            "items": ID,
+                            "description": "every queued question once, next on air first",
+                        },
+                        version=QUEUE_VERSION,
+                    ),
+                    {
+                        **_object(
+                            ["question_id", "index"],
+                            question_id=ID,
+                            index={
+                                "type": "integer",
+                                "minimum": 0,
+                                "maximum": MAX_INDEX,
+                                "description": "0 = next on air",
+                            },
+                            version=QUEUE_VERSION,
+                        ),
+                        "not": {"required": ["order"]},
+                    },
+                ],
+            },
+            description="version, if given, is the studio's queue version you saw (409 queue.stale_version). "
+            "400 queue.mismatch, queue.not_in_queue, queue.invalid; 404 studio.unknown.",
+        )
+    },
+    "/api/segments/{segment_id}/status": {
+        "post": _operation(
+            "Put a segment live or end it by hand, or give it back to the clock (auto)",
+            _ref("Segment"),
+            ["400", "404"],
+            parameters=[_path("segment_id", ID, 1, "the segment's id")],
+            body=_body(_object(["status"], status={"enum": SEGMENT_STATUSES}), {"status": "live"}),
+        )
+    },
+    "/api/host/{token}/queue": {
+        "get": _operation(
+            "A studio's host queue, opened with the studio's signed host-link token",
+            _ref("HostSnapshot"),
+            ["400", "404"],
+            auth=None,
+            parameters=[
+                _path("token", {"type": "string", "minLength": 1}, "not-a-host-link", "the signed host-link token")
+            ],
+            description="404 host.link_invalid for a forged, revoked or expired token.",
+        )
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Live Q&A service",
+        "version": __version__,
+        "description": "Staff REST API. Every error is {error: {code, message, details}} with a dotted code. "
+        "An optional body field sent as null counts as not sent. The websockets are described in docs/protocol.md.",
+    },
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": "qa_session", "description": "from POST /api/login"},
+            "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token", "description": "csrf_token of login"},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document (a copy: callers may change it)."""
+    return copy.deepcopy(DOCUMENT)
+
+
+def openapi_path(starlette_path: str) -> str:
+    """``/api/questions/{question_id:int}/star`` -> ``/api/questions/{question_id}/star``."""
+    return re.sub(r"\{(\w+)(?::\w+)?\}", r"{\1}", starlette_path)
+
+
+def operations_of(routes: Iterable[BaseRoute]) -> set[tuple[str, str]]:
+    """(path, method) of every REST operation among an app's routes (HEAD is implied by GET)."""
+    out: set[tuple[str, str]] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.path not in NOT_OPERATIONS:
+            for method in route.methods or ():
+                if method != "HEAD":
+                    out.add((openapi_path(route.path), method.lower()))
+    return out
+
+
+def drift(routes: Iterable[BaseRoute]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(operations the app serves but the document lacks, operations documented but not served)."""
+    served = operations_of(routes)
+    documented = {(path, method) for path, item in PATHS.items() for method in item}
+    return served - documented, documented - served
