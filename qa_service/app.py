@@ -99,7 +99,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _outage(request: Request, exc: Exception) -> Response:
-    log.warning("%s %s failed: a dependency is away (%r)", request.method, request.url.path, exc)
+    route = request.scope.get("route")  # the template (/host/{token}), never the token itself
+    log.warning("%s %s failed: a dependency is away (%r)", request.method, getattr(route, "path", "?"), exc)
     body = {
         "error": {
             "code": "service.unavailable",
@@ -225,7 +226,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     routes += pages.routes()
     middleware = [  # outermost first
-        Middleware(ClientAddress, trusted=settings.proxy_networks),
+        Middleware(ClientAddress, trusted=settings.proxy_networks, header=settings.proxy_header),
         Middleware(ConnectionCap, limit=settings.max_connections_per_address),
         Middleware(BodyLimit, limit=settings.max_body_bytes),
         Middleware(SecurityHeaders, settings=settings),

@@ -53,29 +53,48 @@ def _parse_ip(text: str) -> Address | None:
     elif text.count(":") == 1:  # 192.0.2.60:4711
         text = text.split(":", 1)[0]
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped  # ::ffff:192.0.2.1 is 192.0.2.1
+    return address
 
 
-def forwarded_chain(headers: list[tuple[bytes, bytes]]) -> list[str]:
-    """The hops a request claims, left (original client) to right (nearest proxy).
-    ``Forwarded`` (RFC 7239) wins over ``X-Forwarded-For`` when both are present."""
-    forwarded: list[str] = []
-    xff: list[str] = []
+def client_key(address: str, v6_prefix: int = 64) -> str:
+    """What per-address limits, caps and bans count: an IPv4 address, or the /64 of
+    an IPv6 one (a single subscriber holds a whole /64 and could rotate through it)."""
+    parsed = _parse_ip(address)
+    if parsed is None:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{parsed}/{v6_prefix}", strict=False))
+    return str(parsed)
+
+
+def forwarded_chain(headers: list[tuple[bytes, bytes]], header: str = "x-forwarded-for") -> list[str]:
+    """The hops a request claims in ``header`` (the one the proxy writes), left
+    (original client) to right (nearest proxy). Only that header counts: a client
+    can send the other one, and the proxy would pass it on untouched."""
+    hops: list[str] = []
+    wanted = header.encode()
     for name, value in headers:
-        if name == b"forwarded":
-            for element in value.decode("latin-1").split(","):
+        if name != wanted:
+            continue
+        for element in value.decode("latin-1").split(","):
+            if header == "forwarded":  # RFC 7239: for=…;proto=…, for=…
                 for pair in element.split(";"):
                     key, _, val = pair.strip().partition("=")
                     if key.lower() == "for":
-                        forwarded.append(val)
-        elif name == b"x-forwarded-for":
-            xff += [part.strip() for part in value.decode("latin-1").split(",")]
-    return forwarded or xff
+                        hops.append(val)
+            else:
+                hops.append(element.strip())
+    return hops
 
 
-def real_client(peer: str, headers: list[tuple[bytes, bytes]], trusted: Sequence[Network]) -> str:
+def real_client(
+    peer: str, headers: list[tuple[bytes, bytes]], trusted: Sequence[Network], header: str = "x-forwarded-for"
+) -> str:
     """The client address: the TCP peer, unless the peer is a trusted proxy; then the
     rightmost hop of the forwarded chain that is not itself a trusted proxy. A hop
     that does not parse ends the walk at the last address a trusted proxy vouched for."""
@@ -86,7 +105,7 @@ def real_client(peer: str, headers: list[tuple[bytes, bytes]], trusted: Sequence
     current = _parse_ip(peer)
     if current is None or not trusted or not is_trusted(current):
         return peer
-    for hop in reversed(forwarded_chain(headers)):
+    for hop in reversed(forwarded_chain(headers, header)):
         address = _parse_ip(hop)
         if address is None:
             break  # garbage (or "unknown"): keep the last address a trusted proxy gave
@@ -100,14 +119,15 @@ class ClientAddress:
     """Rewrite ``scope["client"]`` (and the scheme, from ``X-Forwarded-Proto``) for
     requests that arrive through a trusted proxy."""
 
-    def __init__(self, app: ASGIApp, trusted: Sequence[Network]) -> None:
+    def __init__(self, app: ASGIApp, trusted: Sequence[Network], header: str = "x-forwarded-for") -> None:
         self.app = app
         self.trusted = list(trusted)
+        self.header = header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
             peer, port = scope["client"]
-            client = real_client(peer, scope["headers"], self.trusted)
+            client = real_client(peer, scope["headers"], self.trusted, self.header)
             if client != peer:
                 scope = dict(scope, client=(client, 0))
                 proto = dict(scope["headers"]).get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
@@ -136,7 +156,7 @@ class ConnectionCap:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        address = scope["client"][0] if scope.get("client") else "-"
+        address = client_key(scope["client"][0]) if scope.get("client") else "-"
         if self.open.get(address, 0) >= self.limit:
             log.warning("connection cap: %s already holds %d connections; refused", address, self.limit)
             if scope["type"] == "http":

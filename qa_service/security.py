@@ -73,6 +73,8 @@ class Signer:
     def read_host_token(self, token: str, now: datetime | None = None) -> tuple[int, int] | None:
         """(studio_id, token_version), or None if forged or expired. The caller checks
         the version against the studio's current one (revocation)."""
+        if not token.isascii() or len(token) > 500:
+            return None
         try:
             data = self._host.loads(token)
         except BadSignature:
@@ -90,8 +92,8 @@ class Signer:
         return viewer_id, self._viewer.dumps(viewer_id)
 
     def read_viewer_token(self, token: object) -> str | None:
-        if not isinstance(token, str) or len(token) > 200:
-            return None
+        if not isinstance(token, str) or len(token) > 200 or not token.isascii():
+            return None  # signed tokens are ASCII; a lone surrogate would not even encode
         try:
             value = self._viewer.loads(token)
         except BadSignature:

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For / Forwarded headers
     # are believed. Default: none; a client's address is the TCP peer.
     trusted_proxies: str = ""
+    # The one header those proxies write the client's address into; the other is ignored
+    # (a client could send it, and a proxy passes it on untouched).
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -70,6 +73,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a request's headers must arrive within
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)  # and its body within this after them
     hello_timeout_seconds: float = Field(
         default=10.0, gt=0, le=300
     )  # a socket must say hello within; frames do not extend it

@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..edge import client_key
 from ..security import new_csrf_token
 from ..services import accounts
 from .common import Unauthorized, hub_of, json_body, staff
@@ -29,7 +30,8 @@ async def login(request: Request) -> JSONResponse:
     hub = hub_of(request)
     data = await json_body(request)
     s = hub.settings
-    await hub.limit(f"login:ip:{request.client.host if request.client else '-'}", s.login_attempts_per_address)
+    address = client_key(request.client.host) if request.client else "-"
+    await hub.limit(f"login:ip:{address}", s.login_attempts_per_address)
     await hub.limit(f"login:user:{accounts.limit_key(data.get('username'))}", s.login_attempts_per_account)
     user = await hub.run_login(accounts.authenticate, hub.ctx, data.get("username"), data.get("password"))
     if user is None:

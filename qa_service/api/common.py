@@ -16,7 +16,6 @@ from ..hub.hub import Hub
 from ..security import csrf_matches
 from ..services import accounts
 
-MAX_BODY = 256 * 1024
 CSRF_HEADER = "x-csrf-token"
 
 
@@ -37,9 +36,8 @@ def error_response(exc: DomainError) -> JSONResponse:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The JSON object of the body (its size already capped while reading, QA_MAX_BODY_BYTES)."""
     body = await request.body()
-    if len(body) > MAX_BODY:
-        raise DomainError("request.too_large", f"request bodies are limited to {MAX_BODY} bytes")
     try:
         data = protocol.load_json(body or b"{}")  # the sockets' parser: depth and number size bounded
     except protocol.ProtocolError as exc:  # message.malformed → request.malformed, and so on

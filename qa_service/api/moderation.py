@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 
 from ..db.models import ModerationAction
 from ..domain.errors import DomainError, NotFound
-from ..domain.validation import MAX_INDEX, check_id, parse_int
+from ..domain.validation import MAX_INDEX, check_id, clean_text, parse_int
 from ..hub.hub import Hub
 from ..services import questions, schedule, snapshots
 from ..services.views import iso
@@ -60,7 +60,7 @@ async def question_action(request: Request) -> JSONResponse:
         request.path_params["action"],
         actor,
         expected_version=int_field(data, "version"),
-        reason=optional_text(data, "reason"),
+        reason=clean_text(optional_text(data, "reason"), field="reason", max_chars=200, required=False),
         merged_into=int_field(data, "into", required=False),
         enqueue=bool_field(data, "enqueue", default=True),
     )

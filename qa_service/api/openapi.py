@@ -448,8 +448,9 @@ PATHS: dict[str, dict[str, Any]] = {
                 _versioned(
                     reason={
                         "type": ["string", "null"],
-                        "description": "reject needs one (not blank; shown to the asker; cut to 200 characters); "
-                        "other actions ignore it",
+                        "maxLength": 200,
+                        "description": "reject needs one (not blank; shown to the asker; at most 200 characters, "
+                        "no control characters); other actions ignore it",
                     },
                     into={**ID, "type": ["integer", "null"], "description": "required by merge: the question to keep"},
                     enqueue={

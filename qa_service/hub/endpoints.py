@@ -15,6 +15,7 @@ from ..bus import channels
 from ..db.models import Studio
 from ..domain.errors import DomainError
 from ..domain.validation import check_id
+from ..edge import client_key
 from ..services import accounts, questions, snapshots
 from ..services.context import OUTAGE_ERRORS
 from . import protocol
@@ -182,7 +183,7 @@ def _resume(payload: dict[str, Any]) -> object:
 async def viewer_socket(ws: WebSocket) -> None:
     hub = _hub(ws)
     await ws.accept()
-    client_ip = ws.client.host if ws.client else "unknown"
+    client_ip = client_key(ws.client.host) if ws.client else "unknown"  # an IPv6 /64 counts as one
     # Stored with each question (never the address itself): "hide asker" bans it for a while.
     address = keys.address_hash(keys.signing_key(hub.settings), client_ip) if ws.client else None
     state: dict[str, str] = {}

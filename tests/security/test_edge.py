@@ -97,14 +97,28 @@ def test_without_a_secret_the_key_is_random_private_and_stable(settings_factory,
     assert signing_key(other) != key  # each install its own
 
 
-def test_a_cookie_forged_with_the_old_placeholder_key_logs_nobody_in(settings_factory, event_id) -> None:
-    srv = start_server(settings_factory(secret_key=None))
+def test_a_cookie_forged_with_the_old_placeholder_key_logs_nobody_in(settings_factory, ctx, sample) -> None:
+    from sqlmodel import select
+
+    from qa_service.db.models import User
+    from qa_service.services.accounts import start_session
+
+    settings = settings_factory(secret_key=None)
+    with ctx.read() as db:
+        uid = db.exec(select(User.id).where(User.username == "mod1")).one()
+    session = {"uid": uid, "sid": start_session(ctx, uid), "csrf": "c"}  # a live session row
+    studio = sample["studios"]["moscow"]
+    srv = start_server(settings)
     try:
-        forged = _forged_session("dev-insecure-secret", {"uid": 1, "sid": "x", "csrf": "c"})
-        r = httpx.get(f"{srv.base}/api/me", cookies={"qa_session": forged})
-        assert r.status_code == 401
-        forged_link = Signer("dev-insecure-secret").host_token(1, 1)
+        forged = _forged_session("dev-insecure-secret", session)
+        assert httpx.get(f"{srv.base}/api/me", cookies={"qa_session": forged}).status_code == 401
+        forged_link = Signer("dev-insecure-secret").host_token(studio.id, studio.host_token_version)
         assert httpx.get(f"{srv.base}/host/{forged_link}").status_code == 404
+        # The same cookie and link under this install's generated key do open: only the key was wrong.
+        real = _forged_session(signing_key(settings), session)
+        assert httpx.get(f"{srv.base}/api/me", cookies={"qa_session": real}).status_code == 200
+        real_link = Signer(signing_key(settings)).host_token(studio.id, studio.host_token_version)
+        assert httpx.get(f"{srv.base}/host/{real_link}").status_code == 200
     finally:
         srv.stop()
 
@@ -170,10 +184,25 @@ def test_real_client_walks_the_chain_from_the_right() -> None:
     assert real_client("198.51.100.9", xff, lb) == "198.51.100.9"  # not through our proxy: headers ignored
     assert real_client("10.0.0.1", xff, []) == "10.0.0.1"  # nobody trusted by default
     fwd = [(b"forwarded", b'for="[2001:db8::7]:4711";proto=https, for=10.0.0.3')]
-    assert real_client("10.0.0.1", fwd, lb) == "2001:db8::7"
+    assert real_client("10.0.0.1", fwd, lb, "forwarded") == "2001:db8::7"
+    assert real_client("::ffff:10.0.0.1", xff, lb) == "203.0.113.7"  # IPv4-mapped peer is that IPv4
+
+    # A client's own Forwarded header beside the balancer's X-Forwarded-For: only the
+    # header the balancer writes counts (QA_PROXY_HEADER), the other passes through untouched.
+    both = [(b"forwarded", b"for=198.51.100.77"), (b"x-forwarded-for", b"203.0.113.5")]
+    assert real_client("10.0.0.1", both, lb) == "203.0.113.5"
+    assert real_client("10.0.0.1", both, lb, "forwarded") == "198.51.100.77"
     junk = [(b"x-forwarded-for", b"<script>, 10.0.0.2")]
     assert real_client("10.0.0.1", junk, lb) == "10.0.0.2"  # garbage stops the walk at the last vouched hop
     assert real_client("10.0.0.1", [], lb) == "10.0.0.1"
+
+
+def test_an_ipv6_subscriber_counts_as_one_address() -> None:
+    from qa_service.edge import client_key
+
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7" and client_key("192.0.2.7") == "192.0.2.7"
 
 
 def _asks_accepted(srv: Any, speaker: int, n: int, forwarded: bool) -> int:
@@ -207,7 +236,9 @@ def test_behind_a_trusted_balancer_each_viewer_has_its_own_address(settings_fact
 @pytest.fixture
 def edge_server(settings_factory: Any, event_id: int) -> Iterator[Any]:
     srv = start_server(
-        settings_factory(max_connections_per_address=4, header_timeout_seconds=1.0, max_header_bytes=8192)
+        settings_factory(
+            max_connections_per_address=4, header_timeout_seconds=1.0, body_timeout_seconds=1.0, max_header_bytes=8192
+        )
     )
     yield srv
     srv.stop()
@@ -262,6 +293,7 @@ def test_headers_that_never_finish_are_cut(edge_server, raw) -> None:
             closed_after = time.monotonic() - start
             break
     assert closed_after is not None, "a slowloris connection stayed open"
+    assert closed_after < 20 * SECOND  # the deadline is 1 s; the sends went on for 60
     assert reply == b"" or reply.startswith(b"HTTP/1.1 408")
 
 
@@ -273,6 +305,58 @@ def test_oversized_headers_are_refused(edge_server, raw) -> None:
     assert reply == b"" or reply.startswith(b"HTTP/1.1 431")
     ok = httpx.get(f"{edge_server.base}/", headers={"X-Fine": "a" * 4000})
     assert ok.status_code == 200  # ordinary headers pass
+    # Complete headers arriving in one read are counted too.
+    whole = raw(edge_server.server.config.port)
+    whole.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200 * 1024 + b"\r\n\r\n")
+    reply, closed = _read_all(whole, 10 * SECOND)
+    assert closed and not reply.startswith(b"HTTP/1.1 200")
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 431")
+
+
+def test_a_body_that_never_finishes_is_cut_even_after_the_answer(edge_server, raw) -> None:
+    # The app answers GET / without reading a body; a client then trickles body bytes
+    # to hold the connection (uvicorn alone would read on for ever).
+    s = raw(edge_server.server.config.port)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+    s.settimeout(0.3)
+    start, closed_after = time.monotonic(), None
+    while time.monotonic() - start < 60 * SECOND:
+        try:
+            s.sendall(b"x")
+            if s.recv(65536) == b"":
+                closed_after = time.monotonic() - start
+                break
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            closed_after = time.monotonic() - start
+            break
+    assert closed_after is not None and closed_after < 20 * SECOND  # body deadline: 1 s
+
+
+def test_idle_tcp_connections_count_against_the_address_cap(settings_factory, event_id, raw) -> None:
+    # Connections that have not sent a request yet are counted too (a flood of idle
+    # sockets would exhaust the hub's file descriptors).
+    srv = start_server(settings_factory(max_connections_per_address=3, header_timeout_seconds=60))
+    try:
+        port = srv.server.config.port
+        idle = [raw(port) for _ in range(3)]
+        time.sleep(0.3 * SECOND)
+        extra = raw(port)
+        reply, closed = _read_all(extra, 10 * SECOND)
+        assert closed and (reply == b"" or reply.startswith(b"HTTP/1.1 429"))
+        idle[0].close()
+        deadline = time.monotonic() + 10 * SECOND
+        while True:  # one closed: room again
+            try:
+                if httpx.get(f"{srv.base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the cap did not free a slot"
+            time.sleep(0.1)
+    finally:
+        srv.stop()
 
 
 def test_one_address_holds_at_most_its_cap_of_connections(edge_server) -> None:

@@ -249,3 +249,23 @@ def test_hostile_frames_never_get_a_server_error(settings_factory, settings, sam
             assert host.request("snapshot")["ok"]
     finally:
         server.stop()
+
+
+def test_tokens_that_are_not_even_ascii_are_forged_tokens() -> None:
+    # A lone surrogate arrives fine through JSON ("\ud800") but cannot be encoded:
+    # the token readers said server.error (with a traceback in the log) before.
+    signer = Signer("k" * 40)
+    assert signer.read_viewer_token("\ud800") is None
+    assert signer.read_viewer_token("é" * 10) is None
+    assert signer.read_host_token("\ud800abc") is None
+    viewer_id, token = signer.new_viewer()
+    assert signer.read_viewer_token(token) == viewer_id  # a real one still reads
+
+
+@pytest.mark.integration
+def test_hello_with_a_surrogate_token_starts_a_new_viewer(server) -> None:
+    with ws_client(f"{server.ws_base}/ws/viewer") as c:
+        c.send_raw('{"type": "hello", "id": "h", "payload": {"viewer_token": "\\ud800"}}')
+        reply = c.next_reply()
+        assert reply["ok"], reply
+        assert reply["payload"]["viewer_token"] != "\ud800"
