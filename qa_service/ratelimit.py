@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 
 import redis.asyncio as aioredis
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT = 1.0  # seconds one limit check may wait for Redis before the local log decides
 RETRY_AFTER_FAILURE = 1.0  # seconds the local log decides alone after Redis failed
-MAX_LOCAL_KEYS = 100_000  # bounded memory under a flood of new keys
+MAX_LOCAL_KEYS = 100_000  # bounded memory under a flood of new keys: the least recently hit go
 
 # KEYS: the key's sorted set.  ARGV: window (µs), limit, a unique member.
 # Returns 0 (allowed, recorded) or the microseconds until the next hit is allowed.
@@ -65,7 +65,7 @@ class Limiter:
         self.client = client
         self.prefix = prefix
         self._script = client.register_script(_HIT_LUA)
-        self._local: dict[str, deque[float]] = {}
+        self._local: OrderedDict[str, deque[float]] = OrderedDict()  # least recently hit first
         self._failed_at = -RETRY_AFTER_FAILURE
 
     async def hit(self, key: str, limit: int, window: float) -> float:
@@ -85,9 +85,13 @@ class Limiter:
         now = time.monotonic()
         hits = self._local.get(key)
         if hits is None:
-            if len(self._local) >= MAX_LOCAL_KEYS:
-                self._local.clear()
+            # Evict the least recently hit keys, not all: a flood of new keys (say,
+            # made-up usernames) must not wipe the counts of the ones under attack.
+            while len(self._local) >= MAX_LOCAL_KEYS:
+                self._local.popitem(last=False)
             hits = self._local[key] = deque()
+        else:
+            self._local.move_to_end(key)
         while hits and hits[0] <= now - window:
             hits.popleft()
         if len(hits) >= limit:

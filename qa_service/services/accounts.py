@@ -5,13 +5,14 @@ security.username_key, unique in the database), and a new one is made of ASCII
 letters, digits, '.', '-' and '_' only, so a look-alike cannot sit beside it.
 Disabling an account or changing its password ends every session it has: the
 cookies stop working at once and open sockets close with 4401 at the hub's next
-access check."""
+access check. So does a session older than ``QA_SESSION_MAX_AGE``, open socket or not."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import unicodedata
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -140,12 +141,15 @@ def end_session(ctx: Context, session_id: object) -> None:
 
 
 def session_user(ctx: Context, user_id: object, session_id: object) -> User | None:
-    """The user of a live session: the session not ended, the user not disabled."""
+    """The user of a live session: the session not ended nor older than
+    ``QA_SESSION_MAX_AGE`` (its cookie has expired by then, and a socket opened with
+    it closes at the next access check), the user not disabled."""
     if not isinstance(user_id, int) or not isinstance(session_id, str):
         return None
+    oldest = utcnow() - timedelta(seconds=ctx.settings.session_max_age)
     with ctx.read() as db:
         row = db.get(StaffSession, session_id)
-        if row is None or row.revoked_at is not None or row.user_id != user_id:
+        if row is None or row.revoked_at is not None or row.user_id != user_id or row.created_at < oldest:
             return None
         user = db.get(User, user_id)
     return None if user is None or user.disabled else user

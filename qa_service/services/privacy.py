@@ -40,6 +40,7 @@ from ..db.models import (
     Translation,
     utcnow,
 )
+from ..domain.errors import NotFound
 from ..domain.lifecycle import HOST_VISIBLE, Status
 from . import fanout
 from .context import Context
@@ -59,11 +60,9 @@ class Forgotten:
 def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
     """Delete everything stored about one viewer (see the module docstring). Idempotent."""
     with ctx.transaction() as (db, outbox):
-        asked = list(db.exec(select(Question).where(Question.viewer_id == viewer_id)))
+        asked, studios = _lock_asked(db, viewer_id)
         ids = [q.id for q in asked if q.id is not None]
-        # Studios whose host screen shows one of them: locked first (the order questions.py keeps).
-        shown = sorted({(q.event_id, q.studio_id) for q in asked if Status(q.status) in HOST_VISIBLE})
-        studios = [lock_studio(db, event_id, studio_id) for event_id, studio_id in shown]
+        shown = {(q.event_id, q.studio_id) for q in asked if Status(q.status) in HOST_VISIBLE}
         cache_keys = _cache_keys(ctx, db, asked)
         db.exec(  # type: ignore[call-overload]
             sa.update(Question).where(col(Question.merged_into_id).in_(ids)).values(merged_into_id=None)
@@ -79,6 +78,8 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
                 removed[q.studio_id].append(q.id)
         for studio in studios:
             assert studio.id is not None
+            if (studio.event_id, studio.id) not in shown:
+                continue  # its host screen never showed them, or no longer does: nothing to take off
             for qid in removed[studio.id]:
                 outbox.add(studio.event_id, channels.studio(studio.id), "queue.remove", {"id": qid})
             studio.queue_version += 1
@@ -90,12 +91,52 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
             for channel in (channels.MODERATION, channels.viewer(viewer_id)):
                 outbox.add(event_id, channel, STALE, {})
                 touched.append((event_id, channel))
-            touched += [(event_id, channels.studio(studio_id)) for ev, studio_id in shown if ev == event_id]
+        # Every studio the questions were asked in: one queued once and since dequeued,
+        # rejected or merged left its text in that studio's history (queue.upsert).
+        touched += [(event_id, channels.studio(studio_id)) for event_id, studio_id in _studios_of(asked)]
         if touched:
             outbox.after_commit.append(functools.partial(_scrub_bus, ctx, touched, set(ids), cache_keys))
     if ids:
         log.info("forgot viewer %s: %d question(s), %d ban(s)", viewer_id[:8], len(ids), bans)
     return Forgotten(len(ids), translations, audit, bans)
+
+
+def _studios_of(asked: list[Question]) -> list[tuple[int, int]]:
+    return sorted({(q.event_id, q.studio_id) for q in asked})
+
+
+def _lock_asked(db: Session, viewer_id: str) -> tuple[list[Question], list[Studio]]:
+    """The viewer's questions, locked until commit, and the studios they were asked in.
+
+    The studios first (``lock_studio``: FOR NO KEY UPDATE, in the order questions.py
+    keeps: studio before question), so a moderator's action in them waits; then the
+    questions, re-selected FOR UPDATE, so a worker storing a translation or a merge
+    into one of them waits too, and finds them gone instead of a foreign-key error
+    ending this transaction. A question asked meanwhile in another studio: that
+    studio is locked as well and the questions selected again."""
+    where = col(Question.viewer_id) == viewer_id
+    wanted = set(db.exec(sa.select(col(Question.event_id), col(Question.studio_id)).where(where)).all())  # type: ignore[call-overload]
+    studios: dict[tuple[int, int], Studio] = {}
+    tried: set[tuple[int, int]] = set()
+    while True:
+        for event_id, studio_id in sorted(wanted - tried):
+            tried.add((event_id, studio_id))
+            try:
+                studios[(event_id, studio_id)] = lock_studio(db, event_id, studio_id)
+            except NotFound:
+                continue  # purged meanwhile, with its questions
+        asked = list(
+            db.exec(
+                select(Question)
+                .where(where)
+                .order_by(col(Question.id))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+        wanted = set(_studios_of(asked))
+        if wanted <= tried:
+            return asked, [studios[key] for key in sorted(studios)]
 
 
 def _delete(db: Session, table: type, where: sa.ColumnElement[bool]) -> int:
@@ -104,13 +145,46 @@ def _delete(db: Session, table: type, where: sa.ColumnElement[bool]) -> int:
 
 
 def _cache_keys(ctx: Context, db: Session, asked: list[Question]) -> list[str]:
-    """The translation cache's keys for these questions' machine translations."""
+    """Every key the translation cache may hold these questions' machine translations
+    under: (route version, text), as workers.translate forms them. A moderator's edit
+    empties a translation's ``model_version`` and a re-translation deletes the row, so
+    the route versions are derived: from each source language the question had (now,
+    and before a re-translation, in its audit rows), every route the stored machine
+    translations' model versions make up, direct or through the pivot language."""
+    from workers.planner import PIVOT
     from workers.translate import _cache_key  # the workers' one definition of the key
 
-    ids = {q.id: q for q in asked}
-    rows = db.exec(select(Translation).where(col(Translation.question_id).in_(list(ids)))).all()
+    if not asked:
+        return []
+    ids = [q.id for q in asked]
+    # Each leg of a route version ("es-en@1.9#ab12+en-ru@1.9#cd34") by its pair ("es-en").
+    legs: dict[str, set[str]] = defaultdict(set)
+    stored = db.exec(sa.select(col(Translation.model_version)).where(col(Translation.model_version) != "").distinct())  # type: ignore[call-overload]
+    for (version,) in stored.all():
+        for leg in str(version).split("+"):
+            legs[leg.split("@", 1)[0]].add(leg)
+    sources: dict[int | None, set[str]] = {q.id: {q.language} for q in asked}
+    audit = db.exec(select(ModerationAction).where(col(ModerationAction.question_id).in_(ids))).all()
+    for row in audit:
+        for snapshot in (row.before, row.after):
+            language = snapshot.get("language") if isinstance(snapshot, dict) and row.action == "retranslate" else None
+            if isinstance(language, str):
+                sources[row.question_id].add(language)
+    own = db.exec(select(Translation).where(col(Translation.question_id).in_(ids))).all()
     prefix = ctx.settings.redis_prefix
-    return [_cache_key(prefix, t.model_version, ids[t.question_id].text) for t in rows if t.model_version]
+    keys: set[str] = set()
+    for q in asked:
+        versions = {t.model_version for t in own if t.question_id == q.id and t.model_version}
+        for src in sources[q.id]:
+            for pair, found in legs.items():
+                if pair.startswith(f"{src}-"):
+                    versions |= found  # direct
+            for first in legs.get(f"{src}-{PIVOT}", ()):
+                for pair, found in legs.items():
+                    if pair.startswith(f"{PIVOT}-"):
+                        versions |= {f"{first}+{second}" for second in found}  # through the pivot
+        keys |= {_cache_key(prefix, version, q.text) for version in versions}
+    return sorted(keys)
 
 
 def _scrub_bus(ctx: Context, touched: list[tuple[int, str]], ids: set[int], cache_keys: list[str]) -> None:

@@ -226,6 +226,30 @@ def test_users_disable_enable_and_passwd_end_every_session_at_once(server, setti
     assert short.returncode == 2 and "8 characters" in short.stderr
 
 
+def test_a_session_older_than_its_max_age_ends_and_its_open_socket_closes(server, settings, ctx, moderator) -> None:
+    """The cookie expires after QA_SESSION_MAX_AGE; the server-side session must too,
+    or a console socket left open would stay authorized for ever."""
+    with ctx.read() as db:
+        (session,) = db.exec(select(StaffSession)).all()
+    assert accounts.session_user(ctx, session.user_id, session.id) is not None
+    with moderator_ws(server, moderator) as console:
+        assert console.request("hello")["ok"]
+        with ctx.transaction() as (db, _):
+            row = db.get(StaffSession, session.id)
+            assert row is not None
+            row.created_at -= timedelta(seconds=settings.session_max_age + 60)
+            db.add(row)
+        assert accounts.session_user(ctx, session.user_id, session.id) is None
+        assert _closes_with(console, 3 * settings.access_recheck_seconds + 5 * SECOND) == 4401
+    assert moderator.get("/api/me").status_code == 401
+    with ctx.transaction() as (db, _):  # just within its age: still good
+        row = db.get(StaffSession, session.id)
+        assert row is not None
+        row.created_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=settings.session_max_age - 60)
+        db.add(row)
+    assert accounts.session_user(ctx, session.user_id, session.id) is not None
+
+
 def test_users_add_of_an_existing_name_updates_it_and_ends_its_sessions(server, settings, moderator) -> None:
     updated = run(settings, "users", "add", "Mod1", "--role", "admin", QA_NEW_USER_PASSWORD="replaced-password")
     assert updated.returncode == 0, updated.stderr

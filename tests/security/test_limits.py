@@ -4,6 +4,7 @@ exact at window boundaries, telling the client how long to wait."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from qa_service import ratelimit
 from qa_service.hub.hub import Hub
 from qa_service.ratelimit import RateLimited
 from qa_service.settings import Settings
@@ -42,7 +44,10 @@ def _run(redis_url: str, tmp_path: Path, body: Callable[[list[Hub]], Awaitable[A
             for _, client in made:
                 await client.aclose()
 
-    return asyncio.run(main())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop
+    # running in the main thread for the whole session.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 async def _allowed(hub: Hub, key: str, limit: int, window: float) -> float:
@@ -122,6 +127,28 @@ def test_without_redis_each_process_still_limits(tmp_path, caplog) -> None:
         results = _run(dead, tmp_path, body)
     assert results[:3] == [0.0] * 3 and all(59 < r <= 60 for r in results[3:]), results
     assert "this process counts alone" in caplog.text
+
+
+def test_a_flood_of_new_keys_evicts_the_oldest_local_counts_not_all(tmp_path, monkeypatch) -> None:
+    """The local log is bounded; a flood of made-up keys (say, usernames) must not
+    wipe the count of an account under attack, which keeps being hit."""
+    monkeypatch.setattr(ratelimit, "MAX_LOCAL_KEYS", 4)
+    dead = "redis://127.0.0.1:1/0"  # nothing listens there: the local log decides
+
+    async def body(hubs: list[Hub]) -> tuple[list[float], list[float], list[str]]:
+        hub = hubs[0]
+        first = [await _allowed(hub, "login:anna", 3, 60) for _ in range(3)]
+        during = []
+        for i in range(10):
+            await _allowed(hub, f"login:made-up-{i}", 3, 60)
+            during.append(await _allowed(hub, "login:anna", 3, 60))
+        return first, during, list(hub.limiter._local)
+
+    first, during, kept = _run(dead, tmp_path, body)
+    assert first == [0.0] * 3
+    assert all(59 < r <= 60 for r in during), during  # still limited, all along
+    assert len(kept) == 4 and "login:anna" in kept
+    assert kept[:3] == [f"login:made-up-{i}" for i in (7, 8, 9)]  # the oldest went first
 
 
 # ── question.ask, end to end, on two app instances sharing a Redis ─────────

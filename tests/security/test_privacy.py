@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,8 @@ def test_forgetting_a_viewer_deletes_their_questions_translations_bans_and_audit
         assert db.exec(select(Translation).where(Translation.question_id == ids["a1"])).all() == []
         audit = db.exec(select(ModerationAction)).all()
         assert not [a for a in audit if a.question_id in (ids["a1"], ids["a2"])]
-        assert "private" not in json.dumps([(a.before, a.after) for a in audit], ensure_ascii=False)
+        # The audit rows about a1 held the moderator's Russian fix (before and after the edit).
+        assert "Мой личный вопрос" not in json.dumps([(a.before, a.after) for a in audit], ensure_ascii=False)
         assert db.exec(select(Ban).where(Ban.viewer_id == "viewer-a")).all() == []
         other = db.get(Question, ids["b1"])
         assert other is not None and other.merged_into_id is None  # detached, not deleted
@@ -80,6 +83,80 @@ def test_forgetting_a_viewer_deletes_their_questions_translations_bans_and_audit
     history = json.dumps(_stream(ctx, event_id, "moderation") + _stream(ctx, event_id, f"studio:{studio_id}"))
     assert "private question" not in history
     assert privacy.forget_viewer(ctx, "viewer-a").questions == 0  # twice is harmless
+
+
+def test_forgetting_scrubs_studios_a_question_has_left_and_cached_translations_of_edited_ones(
+    ctx, event_id, sample
+) -> None:
+    from workers.translate import _cache_key
+
+    speaker = sample["speakers"]["moscow"][1].id
+    studio_id = sample["studios"]["moscow"].id
+    other = ask(ctx, event_id, speaker, "Another viewer's question?", viewer="viewer-b")
+    gone = {}
+    for how in ("dequeue", "reject", "merge"):  # each was on the host screen once, and left it
+        qid = gone[how] = ask(ctx, event_id, speaker, f"My secret to {how}?", viewer="viewer-a")
+        questions.moderate(ctx, event_id, qid, "approve", "mod1", expected_version=None)
+        merged_into = other if how == "merge" else None
+        reason = "off topic" if how == "reject" else None
+        questions.moderate(
+            ctx, event_id, qid, how, "mod1", expected_version=None, reason=reason, merged_into=merged_into
+        )
+    upserts = [e["payload"]["id"] for e in _stream(ctx, event_id, f"studio:{studio_id}") if e["type"] == "queue.upsert"]
+    assert set(gone.values()) <= set(upserts)
+
+    # Machine translations, cached by (route version, text); a moderator then edits
+    # one, which empties its model_version.
+    version, prefix, client = "en-ru@1.9#0123456789", ctx.settings.redis_prefix, ctx.publisher.client
+    with ctx.transaction() as (db, _):
+        for qid in (gone["dequeue"], other):
+            db.add(
+                Translation(
+                    question_id=qid, language="ru", text="Машинный перевод", engine="argos", model_version=version
+                )
+            )
+    mine, theirs = (
+        _cache_key(prefix, version, text) for text in ("My secret to dequeue?", "Another viewer's question?")
+    )
+    client.set(mine, "Машинный перевод")
+    client.set(theirs, "Машинный перевод")
+    questions.edit_translation(ctx, event_id, gone["dequeue"], "ru", "Правка", "mod1", expected_version=None)
+
+    assert privacy.forget_viewer(ctx, "viewer-a").questions == 3
+
+    studio = _stream(ctx, event_id, f"studio:{studio_id}")
+    assert "My secret" not in json.dumps(studio)
+    assert not [e for e in studio if e["type"] == "queue.upsert" and e["payload"]["id"] in gone.values()]
+    assert client.get(mine) is None  # the edited question's cached machine translation went too
+    assert client.get(theirs) is not None  # another viewer's stays
+
+
+def test_forgetting_waits_for_a_worker_storing_a_translation(ctx, event_id, sample) -> None:
+    """A worker holds the question's lock while it stores a translation (workers/
+    translate.py, step 3): forgetting waits for it, then deletes that translation too,
+    instead of failing on the foreign key."""
+    qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "Translate me, then forget me?", viewer="viewer-a")
+    outcome: list[object] = []
+
+    def forget() -> None:
+        try:
+            outcome.append(privacy.forget_viewer(ctx, "viewer-a"))
+        except Exception as exc:  # reported below
+            outcome.append(exc)
+
+    forgetting = threading.Thread(target=forget)
+    with ctx.transaction() as (db, _):
+        assert db.exec(select(Question).where(Question.id == qid).with_for_update()).first() is not None
+        forgetting.start()
+        time.sleep(0.5)
+        assert forgetting.is_alive() and not outcome  # waiting for the worker's lock
+        db.add(Translation(question_id=qid, language="ru", text="Переведи", engine="argos", model_version="en-ru@1#a"))
+    forgetting.join(30 * SECOND)
+    assert len(outcome) == 1 and isinstance(outcome[0], privacy.Forgotten), outcome
+    assert (outcome[0].questions, outcome[0].translations) == (1, 1)
+    with ctx.read() as db:
+        assert db.get(Question, qid) is None
+        assert db.exec(select(Translation).where(Translation.question_id == qid)).all() == []
 
 
 def test_open_screens_drop_a_forgotten_viewers_question(server, ctx, sample, moderator) -> None:
