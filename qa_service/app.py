@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import redis
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -150,6 +151,17 @@ class IdConvertor(Convertor[str]):
 register_url_convertor("id", IdConvertor())
 
 
+async def _until_returned(*engines: sa.Engine, limit: float = 5.0) -> None:
+    """Wait (bounded) until no database connection is checked out: dispose() does not
+    close a connection in use, and one returned to a disposed pool is never closed."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while any(getattr(e.pool, "checkedout", lambda: 0)() for e in engines):
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("database connections still in use at shutdown")
+            return
+        await asyncio.sleep(0.02)
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -196,6 +208,7 @@ def create_app(settings: Settings) -> Starlette:
             await aredis.aclose()
             await pool.aclose()
             sync_redis.close()
+            await _until_returned(engine, read_engine)
             engine.dispose()
             read_engine.dispose()
             if embedded:
