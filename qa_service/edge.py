@@ -72,6 +72,12 @@ def client_key(address: str, v6_prefix: int = 64) -> str:
     return str(parsed)
 
 
+def is_trusted_peer(peer: str, trusted: Sequence[Network]) -> bool:
+    """Whether ``peer`` (a TCP peer address) is one of the trusted proxies."""
+    address = _parse_ip(peer)
+    return address is not None and any(address in net for net in trusted)
+
+
 def forwarded_chain(headers: list[tuple[bytes, bytes]], header: str = "x-forwarded-for") -> list[str]:
     """The hops a request claims in ``header`` (the one the proxy writes), left
     (original client) to right (nearest proxy). Only that header counts: a client
@@ -99,18 +105,15 @@ def real_client(
     rightmost hop of the forwarded chain that is not itself a trusted proxy. A hop
     that does not parse ends the walk at the last address a trusted proxy vouched for."""
 
-    def is_trusted(address: Address) -> bool:
-        return any(address in net for net in trusted)
-
     current = _parse_ip(peer)
-    if current is None or not trusted or not is_trusted(current):
+    if current is None or not is_trusted_peer(peer, trusted):
         return peer
     for hop in reversed(forwarded_chain(headers, header)):
         address = _parse_ip(hop)
         if address is None:
             break  # garbage (or "unknown"): keep the last address a trusted proxy gave
         current = address
-        if not is_trusted(address):
+        if not any(address in net for net in trusted):
             break
     return str(current)
 

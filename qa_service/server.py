@@ -12,7 +12,6 @@ longer than ``QA_HEADER_TIMEOUT_SECONDS`` (408) or grow past
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .edge import Network, client_key
+from .edge import Network, client_key, is_trusted_peer
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ class _GuardedHttpTools(HttpToolsProtocol):
         self._header_bytes = 0
         self._counted: str | None = None
         peer = self.client[0] if self.client else None
-        if peer is not None and not self._is_trusted(peer):
+        if peer is not None and not is_trusted_peer(peer, self.trusted):
             key = client_key(peer)
             if self.open_by_address.get(key, 0) >= self.max_per_address:
                 log.warning("connection cap: %s already holds %d connections; refused", key, self.max_per_address)
@@ -63,13 +62,6 @@ class _GuardedHttpTools(HttpToolsProtocol):
             self.open_by_address[key] = self.open_by_address.get(key, 0) + 1
             self._counted = key
         self._await_headers()
-
-    def _is_trusted(self, peer: str) -> bool:
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in net for net in self.trusted)
 
     def _uncount(self) -> None:
         if self._counted is not None:
