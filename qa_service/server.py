@@ -186,7 +186,10 @@ def guarded_http_protocol(settings: Settings) -> type[HttpToolsProtocol]:
 
 
 def uvicorn_kwargs(settings: Settings) -> dict[str, Any]:
-    return {
+    # json: no logging config of uvicorn's own; its loggers propagate to the root
+    # handler of qa_service.logs.configure_logging (one JSON object per line).
+    logging_config: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    return logging_config | {
         "host": settings.host,
         "port": settings.port,
         "http": guarded_http_protocol(settings),

@@ -27,7 +27,7 @@ from rq import Queue, SimpleWorker
 from qa_service.services.context import OUTAGE_ERRORS
 from qa_service.settings import Settings
 
-from . import heartbeat, runtime
+from . import heartbeat, metrics, runtime
 from .jobs import enqueue_many, question_of
 from .translate import pending_ids
 
@@ -217,6 +217,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def run(settings: Settings, *, burst: bool = False) -> int:
     if not settings.redis_url:
         raise SystemExit("QA_REDIS_URL must be set for a worker (qa-service demo sets it for its own)")
+    metrics_server = metrics.serve(settings)  # before loading models: a taken port fails at once
     rt = runtime.init(settings, settings.redis_url)
     background = Background(rt, Queue(settings.queue_name, connection=rt.redis))
     background.run_once()  # beat, re-queue what was missed, before the first job
@@ -228,4 +229,7 @@ def run(settings: Settings, *, burst: bool = False) -> int:
         supervise(settings, stop, burst=burst)
     finally:
         background.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
     return 0

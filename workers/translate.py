@@ -23,6 +23,7 @@ from qa_service.db.models import Event, Question, Speaker, Studio, Translation, 
 from qa_service.services import fanout
 from qa_service.services.context import Context
 
+from . import metrics
 from .planner import Plan, missing_reason, plan
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,19 @@ def _translate(
             raw = cache.mget([_cache_key(ctx.settings.redis_prefix, version, t) for t in texts])
             cached = [r.decode() if isinstance(r, bytes) else r for r in raw]
         todo = [i for i, c in enumerate(cached) if c is None]
+        name = metrics.route_name(route)
+        if len(todo) < len(texts):
+            metrics.TRANSLATIONS.labels(name, "cached").inc(len(texts) - len(todo))
         if todo:
-            fresh = engine.translate_route(route, [texts[i] for i in todo])
+            started = time.perf_counter()
+            try:
+                fresh = engine.translate_route(route, [texts[i] for i in todo])
+            except Exception:  # counted here, handled by the job (jobs.attempt)
+                metrics.TRANSLATIONS.labels(name, "failed").inc(len(todo))
+                raise
+            finally:
+                metrics.TRANSLATION_SECONDS.labels(name).observe(time.perf_counter() - started)
+            metrics.TRANSLATIONS.labels(name, "translated").inc(len(todo))
             for i, value in zip(todo, fresh, strict=True):
                 cached[i] = value
                 if cache is not None:
