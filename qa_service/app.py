@@ -33,6 +33,8 @@ from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
 from .hub.hub import Hub
 from .keys import secure_data_dir, signing_key
+from .logs import RequestId
+from .metrics import MetricsEndpoint
 from .pages import SecurityHeaders
 from .server import install_log_redaction
 from .services.context import OUTAGE_ERRORS, Context
@@ -118,18 +120,18 @@ def _translation_enqueuer(settings: Settings, client: redis.Redis, publisher: Sy
     database and the next worker sweep picks it up."""
     from rq import Queue
 
-    from workers.jobs import enqueue
+    from workers.jobs import enqueue_many
 
     queue = Queue(settings.queue_name, connection=client)
 
-    def hook(question_id: int) -> None:
+    def hook(question_ids: list[int]) -> None:
         if publisher.recently_failed:
-            log.warning("Redis failed a moment ago: question %s waits for a worker sweep", question_id)
+            log.warning("Redis failed a moment ago: question(s) %s wait for a worker sweep", question_ids)
             return
         try:
-            enqueue(queue, question_id, timeout=settings.translate_job_timeout)
+            enqueue_many(queue, question_ids, timeout=settings.translate_job_timeout)
         except (redis.RedisError, OSError) as exc:
-            log.warning("could not queue translation of question %s (%s); a worker sweep will", question_id, exc)
+            log.warning("could not queue translation of question(s) %s (%s); a worker sweep will", question_ids, exc)
 
     return hook
 
@@ -186,7 +188,7 @@ def create_app(settings: Settings) -> Starlette:
             SyncPublisher(sync_redis, settings.redis_prefix, settings.history_size),
             read_engine=read_engine,
         )
-        ctx.on_question_created.append(_translation_enqueuer(settings, sync_redis, ctx.publisher))
+        ctx.on_questions_created.append(_translation_enqueuer(settings, sync_redis, ctx.publisher))
         # A blocking pool: in a reconnect storm requests wait for a free connection
         # (up to the timeout) instead of failing with MaxConnectionsError.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -200,6 +202,8 @@ def create_app(settings: Settings) -> Starlette:
         hub = Hub(settings, ctx, aredis)
         await hub.start()
         app.state.hub = hub
+        # GET /metrics reads this (metrics.MetricsEndpoint); the hub counts into it.
+        app.state.metrics = hub.metrics
         app.state.redis_url = redis_url
         try:
             yield
@@ -239,6 +243,8 @@ def create_app(settings: Settings) -> Starlette:
     ]
     routes += pages.routes()
     middleware = [  # outermost first
+        Middleware(RequestId),  # X-Request-ID, and the request_id of every log line
+        Middleware(MetricsEndpoint, settings=settings),  # GET /metrics: judges the TCP peer, before ClientAddress
         Middleware(ClientAddress, trusted=settings.proxy_networks, header=settings.proxy_header),
         Middleware(ConnectionCap, limit=settings.max_connections_per_address),
         Middleware(BodyLimit, limit=settings.max_body_bytes),

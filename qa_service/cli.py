@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -206,12 +206,46 @@ def cmd_host_links(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+Command = Callable[[Settings, argparse.Namespace], int]
+# What the translation commands import and a hub install (no [worker] extra) lacks.
+WORKER_MODULES = ("argostranslate", "ctranslate2", "minisbd", "lingua")
+
+
+def _missing_worker_extra(command: str) -> str | None:
+    """One line to print when ``command`` needs the [worker] extra and it is not
+    installed (a hub machine or the hub image), else None. Finds, imports nothing."""
+    import importlib.util
+
+    missing = [name for name in WORKER_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (
+        f"install qa-service[worker] to run 'qa-service {command}' (missing: {', '.join(missing)}): "
+        "pip install 'qa-service[worker]', scripts/install without --hub, or the Docker image's worker target"
+    )
+
+
+def _worker_extra(fn: Command) -> Command:
+    """Run ``fn`` only if the [worker] extra is installed; otherwise one line and exit 2."""
+
+    def guarded(settings: Settings, args: argparse.Namespace) -> int:
+        problem = _missing_worker_extra(args.command)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+        return fn(settings, args)
+
+    return guarded
+
+
+@_worker_extra
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from workers.runner import run
 
     return run(settings, burst=args.burst)
 
 
+@_worker_extra
 def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
     from workers import models
 
@@ -240,10 +274,29 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+@_worker_extra
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from workers.bench import main as bench_main
 
     return bench_main(settings, out=Path(args.out), questions=args.questions)
+
+
+def cmd_bench_hub(settings: Settings, args: argparse.Namespace) -> int:
+    """The hub against bare baselines (loadtests/bench_hub.py): it lives in the source
+    checkout, not in the installed package, so it runs only from a checkout."""
+    import importlib
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "loadtests" / "bench_hub.py").is_file():
+        print(
+            f"error: bench-hub needs the source checkout: no loadtests/bench_hub.py next to {root / 'qa_service'} "
+            "(clone the repository and install it with scripts/install, or run python -m loadtests.bench_hub there)",
+            file=sys.stderr,
+        )
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return int(importlib.import_module("loadtests.bench_hub").main(args.bench_args))
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
@@ -308,6 +361,7 @@ def _demo_password(settings: Settings) -> str:
     return password
 
 
+@_worker_extra
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Everything on one machine: embedded Redis, SQLite, the sample event live now."""
     import uvicorn
@@ -451,6 +505,14 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", default="loadtests/results/bench-translate.json")
     bn.add_argument("--questions", type=int, default=200)
     bn.set_defaults(fn=cmd_bench)
+    bh = sub.add_parser(
+        "bench-hub",
+        help="the hub against bare Starlette/websockets baselines, JSON out (checkout only; bench-hub --help)",
+        add_help=False,
+        prefix_chars="\0",  # every option goes to loadtests/bench_hub.py as is
+    )
+    bh.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bh.set_defaults(fn=cmd_bench_hub)
     sub.add_parser("health", help="exit 0 if this container's hub or worker is healthy").set_defaults(fn=cmd_health)
     hl = sub.add_parser("host-links", help="print each studio's host display link")
     hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
@@ -478,13 +540,15 @@ def _positive_float(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except ValidationError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
+    from .logs import configure_logging
+
+    configure_logging(settings)  # QA_LOG_FORMAT: text, or one JSON object per line
     if args.fn is not cmd_health:  # a health probe creates nothing
         from .keys import secure_data_dir
 

@@ -15,6 +15,7 @@ again: a dead Redis costs one timeout a second, not one per request.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -67,19 +68,30 @@ class Limiter:
         self._script = client.register_script(_HIT_LUA)
         self._local: OrderedDict[str, deque[float]] = OrderedDict()  # least recently hit first
         self._failed_at = -RETRY_AFTER_FAILURE
+        # Members of the sorted sets: unique across hubs (this process's id) and within it (a counter).
+        self._member_prefix = uuid.uuid4().hex[:12]
+        self._members = itertools.count()
 
     async def hit(self, key: str, limit: int, window: float) -> float:
         """Record a hit on ``key``: 0.0 if allowed, else the seconds until one is."""
+        (wait,) = await self.hit_all([(key, limit)], window)
+        return wait
+
+    async def hit_all(self, limits: list[tuple[str, int]], window: float) -> list[float]:
+        """Hit several keys in one round trip; the wait for each (0.0: allowed)."""
         if time.monotonic() - self._failed_at >= RETRY_AFTER_FAILURE:
             try:
-                keys = [f"{self.prefix}:rl:{key}"]
-                args: list[int | str] = [int(window * 1_000_000), limit, uuid.uuid4().hex]
-                wait_us = await asyncio.wait_for(self._script(keys=keys, args=args), REDIS_TIMEOUT)
-                return int(wait_us) / 1_000_000
+                pipe = self.client.pipeline(transaction=False)
+                for key, limit in limits:
+                    member = f"{self._member_prefix}{next(self._members)}"
+                    args: list[int | str] = [int(window * 1_000_000), limit, member]
+                    await self._script(keys=[f"{self.prefix}:rl:{key}"], args=args, client=pipe)
+                waits = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT)
+                return [int(w) / 1_000_000 for w in waits]
             except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
                 self._failed_at = time.monotonic()
                 log.warning("rate limits in Redis unavailable (%r); this process counts alone for now", exc)
-        return self._local_hit(key, limit, window)
+        return [self._local_hit(key, limit, window) for key, limit in limits]
 
     def _local_hit(self, key: str, limit: int, window: float) -> float:
         now = time.monotonic()

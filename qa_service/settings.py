@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     questions_per_minute: int = Field(default=5, ge=1)  # per viewer
     messages_per_second: int = Field(default=20, ge=1)  # per socket, any type
     socket_queue_size: int = Field(default=256, ge=8)  # outgoing messages per socket
+    resync_per_second: int = Field(default=1000, ge=1)  # per hub, after a bus reconnect (staff sockets first)
     history_size: int = Field(default=2000, ge=10)  # events kept per channel for replay
     schedule_tick_seconds: float = Field(default=5.0, gt=0)
     # recovery
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
     host_link_hours: float | None = Field(default=None, gt=0)  # host links expire after this; default never
     address_ban_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)  # "hide asker" also bans the address so long
     retention_days: int | None = Field(default=None, ge=1)  # events ended longer ago are purged; default kept
+    # observability
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line (hub and worker)
+    metrics_allow: str = ""  # IPs or CIDRs (comma-separated) besides loopback that may read /metrics
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # a worker's /metrics; default off
+    worker_metrics_host: str = "127.0.0.1"  # where a worker's /metrics listens
 
     @field_validator("database_url", "redis_url", "event", mode="before")
     @classmethod
@@ -130,6 +136,21 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"QA_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR network") from None
+        return v
+
+    @field_validator("worker_metrics_port", mode="before")
+    @classmethod
+    def _no_port_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow_parses(cls, v: str) -> str:
+        for item in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"QA_METRICS_ALLOW: {item!r} is not an IP address or CIDR network") from None
         return v
 
     @model_validator(mode="after")
@@ -153,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.metrics_allow.split(",") if p.strip()]
 
     @property
     def base_url(self) -> str:

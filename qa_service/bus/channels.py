@@ -15,6 +15,7 @@ A pending question is published to ``moderation`` and to its asker's own
 from __future__ import annotations
 
 MODERATION = "moderation"
+VIEWER_PREFIX = "viewer:"
 SCHEDULE = "schedule"
 
 
@@ -23,7 +24,7 @@ def studio(studio_id: int) -> str:
 
 
 def viewer(viewer_id: str) -> str:
-    return f"viewer:{viewer_id}"
+    return f"{VIEWER_PREFIX}{viewer_id}"
 
 
 def for_moderator() -> list[str]:

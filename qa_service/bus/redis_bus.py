@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -37,6 +38,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+
+from .channels import VIEWER_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,8 @@ return 2
 """
 # What _EPOCH_CHECK_LUA returns: the same server, a restarted one, the first check ever.
 EPOCH_SAME, EPOCH_RESTARTED, EPOCH_FIRST = 0, 1, 2
+SHARED_VIEWERS = "viewers"  # the one Pub/Sub channel all viewer channels of an event travel on
+FANOUT_SLICE = 256  # listeners called before the bus reader lets the event loop run other work
 STALE = "channel.stale"  # event type: some events of this channel were never published
 RETRY_AFTER_FAILURE = 1.0  # seconds a publisher fails fast after a failed publish (then tries again)
 
@@ -102,6 +107,7 @@ class BusEvent:
     channel: str
     seq: int
     data: dict[str, Any]
+    raw: str  # ``data`` as the JSON text it came in: sent to every socket as is (serialised once)
 
 
 def topic(event_id: int, channel: str) -> str:
@@ -120,6 +126,12 @@ class Keys:
         return f"{self.prefix}:log:{topic}"
 
     def pubsub(self, topic: str) -> str:
+        """The Pub/Sub channel a topic's events travel on. Every viewer's own channel of
+        an event shares one (the hub routes by the event's ``channel`` field): a hub
+        holds a handful of subscriptions whatever its audience, not one per viewer."""
+        event, _, channel = topic.partition(":")
+        if channel.startswith(VIEWER_PREFIX):
+            return f"{self.prefix}:ps:{event}:{SHARED_VIEWERS}"
         return f"{self.prefix}:ps:{topic}"
 
     @property
@@ -134,9 +146,22 @@ class Keys:
         return pubsub_name[len(self.prefix) + 4 :]
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")  # a str that UTF-8 cannot encode
+
+
+def compact_json(value: Any) -> str:
+    """JSON as sent on the wire: compact, UTF-8 text (not \\u escapes: Arabic and
+    Chinese stay a third of the size); a lone surrogate (from a client's string) is
+    escaped, or the text would not be UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    if _SURROGATES.search(text):
+        text = json.dumps(value, separators=(",", ":"), default=str)
+    return text
+
+
 def encode(channel: str, type_: str, payload: dict[str, Any]) -> str:
     # The Lua script splices {"seq":N, in front of the rest of this object.
-    return json.dumps({"channel": channel, "type": type_, "payload": payload}, separators=(",", ":"), default=str)
+    return compact_json({"channel": channel, "type": type_, "payload": payload})
 
 
 class SyncPublisher:
@@ -157,6 +182,7 @@ class SyncPublisher:
         self._head = client.register_script(_HEAD_LUA)
         self._epoch_check = client.register_script(_EPOCH_CHECK_LUA)
         self._stale: set[tuple[int, str]] = set()
+        self.on_published: Callable[[int], None] | None = None  # events published (metrics)
         self._failed_at = 0.0
         self._lock = threading.Lock()
 
@@ -175,12 +201,42 @@ class SyncPublisher:
                 raise redis.ConnectionError("the bus failed a moment ago; not retrying yet")
             if self._stale:
                 self.flush_stale()
-            return self._publish(event_id, channel, type_, payload)
+            seq = self._publish(event_id, channel, type_, payload)
+            if self.on_published is not None:
+                self.on_published(1)
+            return seq
         except (redis.RedisError, OSError):
             with self._lock:
                 self._stale.add((event_id, channel))
                 self._failed_at = time.monotonic()
             raise
+
+    def publish_many(self, items: list[tuple[int, str, str, dict[str, Any]]]) -> list[Exception]:
+        """Publish in order in one round trip (a pipeline); returns the errors. Each
+        event that failed marks its channel stale, as publish() does."""
+        try:
+            if self.recently_failed:
+                raise redis.ConnectionError("the bus failed a moment ago; not retrying yet")
+            if self._stale:
+                self.flush_stale()
+            pipe = self.client.pipeline(transaction=False)
+            for event_id, channel, type_, payload in items:
+                t = topic(event_id, channel)
+                keys = [self.keys.seq(t), self.keys.stream(t), self.keys.pubsub(t), self.keys.epoch]
+                self._script(keys=keys, args=[encode(channel, type_, payload), self.history_size], client=pipe)
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+        except (redis.RedisError, OSError) as exc:
+            replies = [exc] * len(items)
+        errors = [r for r in replies if isinstance(r, Exception)]
+        if self.on_published is not None and len(errors) < len(items):
+            self.on_published(len(items) - len(errors))
+        if errors:
+            with self._lock:
+                for (event_id, channel, _t, _p), reply in zip(items, replies, strict=True):
+                    if isinstance(reply, Exception):
+                        self._stale.add((event_id, channel))
+                self._failed_at = time.monotonic()
+        return errors
 
     def flush_stale(self) -> int:
         """Send the ``channel.stale`` marker on every channel a publish failed on;
@@ -240,7 +296,9 @@ class AsyncBus:
         self.hub_id = uuid.uuid4().hex[:12]
         self._beat_topic = f"__hub__:{self.hub_id}"
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._listeners: dict[str, set[Callable[[BusEvent], None]]] = {}
+        # Per topic, its listeners in the order they came (a dict: ordered, O(1) removal).
+        self._listeners: dict[str, dict[Callable[[BusEvent], None], None]] = {}
+        self._topics_on: dict[str, int] = {}  # Pub/Sub channel -> listened topics travelling on it
         self._reader: asyncio.Task[None] | None = None
         self._lost_handlers: set[Callable[[], Awaitable[None] | None]] = set()
         self._head = client.register_script(_HEAD_LUA)
@@ -248,6 +306,8 @@ class AsyncBus:
         self.last_heard = time.monotonic()  # any message, heartbeats included
         self.connected = False
         self.restarts = 0
+        self.on_delivered: Callable[[int], None] | None = None  # events handed to listeners (metrics)
+        self.on_lag: Callable[[float], None] | None = None  # heartbeat round trip in seconds (metrics)
 
     async def start(self) -> None:
         """Start the reader; a hub starts even while Redis is away (it connects when it can)."""
@@ -275,27 +335,38 @@ class AsyncBus:
         return self.connected and self.heartbeat_age < self.heartbeat * 3
 
     async def listen(self, topic: str, callback: Callable[[BusEvent], None]) -> None:
-        listeners = self._listeners.setdefault(topic, set())
-        first = not listeners
-        listeners.add(callback)
-        if first:
-            try:
-                await self._pubsub.subscribe(self.keys.pubsub(topic))
-            except (redis.RedisError, OSError) as exc:
-                # The reader resubscribes every listened topic when it reconnects.
-                log.warning("subscribe to %s failed (%s); the bus reader will retry", topic, exc)
+        listeners = self._listeners.setdefault(topic, {})
+        if not listeners:
+            name = self.keys.pubsub(topic)
+            self._topics_on[name] = self._topics_on.get(name, 0) + 1
+            if self._topics_on[name] == 1:
+                try:
+                    await self._pubsub.subscribe(name)
+                except (redis.RedisError, OSError) as exc:
+                    # The reader resubscribes every listened topic when it reconnects.
+                    log.warning("subscribe to %s failed (%s); the bus reader will retry", topic, exc)
+        listeners[callback] = None
 
     async def unlisten(self, topic: str, callback: Callable[[BusEvent], None]) -> None:
         listeners = self._listeners.get(topic)
         if not listeners:
             return
-        listeners.discard(callback)
-        if not listeners:
-            del self._listeners[topic]
+        listeners.pop(callback, None)
+        if listeners:
+            return
+        del self._listeners[topic]
+        name = self.keys.pubsub(topic)
+        self._topics_on[name] -= 1
+        if self._topics_on[name] == 0:
+            del self._topics_on[name]
             try:
-                await self._pubsub.unsubscribe(self.keys.pubsub(topic))
+                await self._pubsub.unsubscribe(name)
             except (redis.RedisError, OSError) as exc:  # the reader will notice and resync everyone
                 log.warning("unsubscribe from %s failed: %s", topic, exc)
+
+    @property
+    def listener_count(self) -> int:
+        return sum(len(v) for v in self._listeners.values())
 
     async def head(self, topic: str) -> int:
         return int(await self._head(keys=[self.keys.seq(topic), self.keys.epoch]))
@@ -358,7 +429,8 @@ class AsyncBus:
             if now >= next_beat:
                 next_beat = now + self.heartbeat
                 await asyncio.wait_for(
-                    self.client.publish(self.keys.pubsub(self._beat_topic), "1"), timeout=self.heartbeat
+                    self.client.publish(self.keys.pubsub(self._beat_topic), repr(time.monotonic())),
+                    timeout=self.heartbeat,
                 )
             if self.heartbeat_age > self.heartbeat * 3:
                 raise ConnectionError(f"no heartbeat for {self.heartbeat_age:.1f}s: the Pub/Sub connection is dead")
@@ -370,19 +442,31 @@ class AsyncBus:
                 continue
             name = self.keys.topic_of(_str(message["channel"]))
             if name == self._beat_topic:
+                if self.on_lag is not None:  # our own heartbeat came back: the bus's round trip
+                    self.on_lag(max(0.0, time.monotonic() - float(message["data"])))
                 continue
-            data = json.loads(message["data"])
-            event = BusEvent(channel=data["channel"], seq=int(data["seq"]), data=data)
-            for callback in list(self._listeners.get(name, ())):
-                try:
-                    callback(event)
-                except Exception:  # one broken listener must not stop the others
-                    log.exception("listener of %s failed", name)
+            event = _decode(message["data"])
+            # The topic is the event's own channel (a shared Pub/Sub channel carries many).
+            name = f"{name.partition(':')[0]}:{event.channel}"
+            listeners = self._listeners.get(name)
+            if listeners:
+                await self._dispatch(name, event, list(listeners))
+
+    async def _dispatch(self, name: str, event: BusEvent, callbacks: list[Callable[[BusEvent], None]]) -> None:
+        """Call every listener; after each slice of them the event loop runs other work
+        (a moderator's request must not wait for 10,000 sockets to be written)."""
+        for i, callback in enumerate(callbacks, 1):
+            try:
+                callback(event)
+            except Exception:  # one broken listener must not stop the others
+                log.exception("listener of %s failed", name)
+            if i % FANOUT_SLICE == 0:
+                await asyncio.sleep(0)
+        if self.on_delivered is not None:
+            self.on_delivered(len(callbacks))
 
     async def _subscribe_all(self) -> None:
-        await self._pubsub.subscribe(
-            self.keys.pubsub(self._beat_topic), *[self.keys.pubsub(t) for t in self._listeners]
-        )
+        await self._pubsub.subscribe(self.keys.pubsub(self._beat_topic), *self._topics_on)
 
     async def _resubscribe(self) -> None:
         delay = 0.2
@@ -419,7 +503,11 @@ def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entry_to_event(fields: dict[Any, Any]) -> BusEvent:
-    raw = fields[b"d"] if b"d" in fields else fields["d"]
+def _decode(body: bytes | str) -> BusEvent:
+    raw = _str(body)
     data = json.loads(raw)
-    return BusEvent(channel=data["channel"], seq=int(data["seq"]), data=data)
+    return BusEvent(channel=data["channel"], seq=int(data["seq"]), data=data, raw=raw)
+
+
+def _entry_to_event(fields: dict[Any, Any]) -> BusEvent:
+    return _decode(fields[b"d"] if b"d" in fields else fields["d"])

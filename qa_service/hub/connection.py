@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -21,8 +22,8 @@ from . import protocol
 
 log = logging.getLogger(__name__)
 
-SnapshotFn = Callable[[], Awaitable[dict[str, Any]]]
-_CLOSE = object()
+# Builds a snapshot; given the channel heads read just before (a snapshot is never older than them).
+SnapshotFn = Callable[[dict[str, int]], Awaitable[dict[str, Any]]]
 # Waits between attempts to build a snapshot; after the last one the socket is closed (1013).
 SNAPSHOT_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -31,23 +32,56 @@ class SnapshotUnavailable(Exception):
     """The snapshot could not be built (database or Redis away) after every retry."""
 
 
+async def _finish(coro: Coroutine[Any, Any, None], waiting_on: object) -> None:
+    """Drive a coroutine that was started by hand (see Connection._write) to its end,
+    as a task would: wait for what it yielded, resume it, until it returns."""
+    while True:
+        if isinstance(waiting_on, asyncio.Future):
+            await asyncio.wait([waiting_on])  # done, failed or cancelled: the coroutine reads which
+        else:
+            await asyncio.sleep(0)  # a bare yield
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+
+
 class Connection:
+    """Outgoing messages are written at once, in the caller's step, while the socket
+    takes them (the common case: no task, no queue, nothing kept per idle socket).
+    When the peer reads slowly and the transport pushes back, a flusher task finishes
+    that write and sends what queued up behind it, in order; past ``queue_size``
+    waiting messages the socket is cut as a slow consumer (4408) and resyncs."""
+
     def __init__(
-        self, ws: WebSocket, bus: AsyncBus, event_id: int, *, queue_size: int, messages_per_second: int
+        self,
+        ws: WebSocket,
+        bus: AsyncBus,
+        event_id: int,
+        *,
+        queue_size: int,
+        messages_per_second: int,
+        role: str = "viewer",
     ) -> None:
         self.ws = ws
+        self.role = role
         self.bus = bus
         self.event_id = event_id
         self.channels: list[str] = []
         self.snapshot_fn: SnapshotFn | None = None
         self.last: dict[str, int] = {}
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
+        self._max_pending = queue_size
+        self._pending: deque[str] = deque()  # behind a write that waits for the socket
+        self._flusher: asyncio.Task[None] | None = None
         self._buffer: list[BusEvent] | None = None
-        self._sender: asyncio.Task[None] | None = None
         self._resync_task: asyncio.Task[None] | None = None
         self._resync_again: str | None = None
         self.closing = False
         self.close_code: int | None = None
+        # Called once when the socket is cut for reading too slowly (metrics).
+        self.on_slow_consumer: Callable[[], None] | None = None
+        # Called with the reason of each resync (metrics).
+        self.on_resync: Callable[[str], None] | None = None
         # For staff sockets: re-checks that the login or host link still holds (hub.py).
         self.still_allowed: Callable[[], bool] | None = None
         self._close_reason = ""
@@ -59,48 +93,71 @@ class Connection:
 
     # ── outgoing ────────────────────────────────────────────────────────────
     def start(self) -> None:
-        self._sender = asyncio.create_task(self._send_loop(), name="ws-sender")
+        """Nothing to start: writes happen when there is something to write."""
 
     def send(self, message: dict[str, Any]) -> None:
-        """Queue a message; never blocks. A full queue means a slow client: drop it."""
+        """Send a message; never blocks (see the class docstring)."""
+        self.send_text(protocol.dumps(message))
+
+    def send_text(self, text: str) -> None:
+        """Send an already serialised message (a bus event is serialised once for every socket)."""
         if self.closing:
             return
+        if self._flusher is not None:  # an earlier write waits for the socket: keep the order
+            if len(self._pending) >= self._max_pending:
+                log.warning("slow consumer: closing socket with 4408 (%d messages waiting)", len(self._pending))
+                if self.on_slow_consumer is not None:
+                    self.on_slow_consumer()
+                self.close(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with your last seq")
+                return
+            self._pending.append(text)
+            return
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        # Starlette's and uvicorn's send complete without suspending while the transport
+        # takes data; run them here, and only hand them to a task when they do suspend.
+        coro = self.ws.send_text(text)
         try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            log.warning("slow consumer: closing socket with 4408 (queue of %d full)", self._queue.maxsize)
-            self.close(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with your last seq")
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away
+            log.debug("send failed: %s", exc)
+            self.closing = True
+            return
+        self._flusher = asyncio.create_task(self._flush(coro, waiting_on), name="ws-flusher")
+
+    async def _flush(self, coro: Coroutine[Any, Any, None] | None, waiting_on: object) -> None:
+        try:
+            if coro is not None:
+                await _finish(coro, waiting_on)
+            while self._pending:
+                await self.ws.send_text(self._pending.popleft())
+            if self.closing and self.ws.application_state == WebSocketState.CONNECTED:
+                await self.ws.close(self.close_code or 1000, self._close_reason)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away mid-send
+            log.debug("flusher stopped: %s", exc)
+            self.closing = True
+        finally:
+            self._flusher = None
 
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
-        """Close after the sender is done; ``flush`` sends what is queued first
-        (when there is room), else it is skipped: the client resyncs anyway."""
+        """Close after what is being written; ``flush`` also sends what waits behind
+        it (when there is room), else that is dropped: the client resyncs anyway."""
         if self.closing:
             return
-        self.closing, self.close_code = True, code
-        if not flush or self._queue.full():
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        self._queue.put_nowait(_CLOSE)
-        self._close_reason = reason
-
-    async def _send_loop(self) -> None:
-        try:
-            while True:
-                item = await self._queue.get()
-                if item is _CLOSE:
-                    if self.ws.application_state == WebSocketState.CONNECTED:
-                        await self.ws.close(self.close_code or 1000, self._close_reason)
-                    return
-                await self.ws.send_text(protocol.dumps(item))  # type: ignore[arg-type]
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away mid-send
-            log.debug("sender stopped: %s", exc)
-            self.closing = True
+        self.closing, self.close_code, self._close_reason = True, code, reason
+        if not flush or len(self._pending) >= self._max_pending:
+            self._pending.clear()
+        if self._flusher is None:  # else the running flusher closes when done
+            self._flusher = asyncio.create_task(self._flush(None, None), name="ws-close")
 
     async def drain(self, timeout: float) -> None:
-        """Give the sender a moment to flush what is queued (and the close frame)."""
-        if self._sender is not None and not self._sender.done():
+        """Give the flusher a moment to send what waits (and the close frame)."""
+        if self._flusher is not None and not self._flusher.done():
             try:
-                await asyncio.wait_for(asyncio.shield(self._sender), timeout)
+                await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
             except (TimeoutError, asyncio.CancelledError):
                 pass
 
@@ -108,7 +165,7 @@ class Connection:
         for ch in self.channels:
             await self.bus.unlisten(topic(self.event_id, ch), self._on_event)
         self.channels = []
-        for task in (self._sender, self._resync_task):
+        for task in (self._flusher, self._resync_task):
             if task and not task.done():
                 task.cancel()
                 try:
@@ -133,7 +190,7 @@ class Connection:
     # ── incoming events ─────────────────────────────────────────────────────
     def _on_event(self, event: BusEvent) -> None:
         if self._buffer is not None:
-            if len(self._buffer) < self._queue.maxsize:
+            if len(self._buffer) < self._max_pending:
                 self._buffer.append(event)
             # else: dropped; the gap it leaves after the snapshot asks for another one
         else:
@@ -150,7 +207,7 @@ class Connection:
         if event.data.get("type") == STALE:
             self.request_resync("missed_events")  # a publish failed on this channel: rebuild from the database
             return
-        self.send(event.data)
+        self.send_text(event.raw)
 
     async def attach(
         self, channels: list[str], snapshot_fn: SnapshotFn, resume: object, reply: Callable[[str], dict[str, Any]]
@@ -180,7 +237,7 @@ class Connection:
                 self.last[ch] = after
                 replayed.extend(r.events)
         reason = "history_unavailable"
-        if mode == "replayed" and len(replayed) > self._queue.maxsize // 2:
+        if mode == "replayed" and len(replayed) > self._max_pending // 2:
             # Replaying that much would overflow this socket's queue, cut it as a slow
             # consumer, and the client would come back to the same: a snapshot is smaller.
             mode, reason = "snapshot", "too_far_behind"
@@ -207,7 +264,7 @@ class Connection:
                 break
             try:
                 heads = {ch: await self.bus.head(topic(self.event_id, ch)) for ch in self.channels}
-                return heads, await self.snapshot_fn()
+                return heads, await self.snapshot_fn(heads)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database or Redis is away: retried, then the socket is closed
@@ -218,7 +275,7 @@ class Connection:
     def _send_built(self, built: tuple[dict[str, int], dict[str, Any]]) -> None:
         heads, snapshot = built
         self.last = dict(heads)
-        self.send({"type": "snapshot", "seq": heads, "payload": snapshot})
+        self.send_text(protocol.snapshot_message(heads, snapshot))
 
     def _flush_buffer(self) -> None:
         buffered, self._buffer = self._buffer or [], None
@@ -245,9 +302,11 @@ class Connection:
                 self.close(protocol.CLOSE_TRY_AGAIN, "the server could not resync you: reconnect")
                 return
             log.info("resync (%s): snapshot sent", reason)
+            if self.on_resync is not None:
+                self.on_resync(reason)
             self.send({"type": "resync", "payload": {"reason": reason}})
             self._send_built(built)
-            overflowed = self._buffer is not None and len(self._buffer) >= self._queue.maxsize
+            overflowed = self._buffer is not None and len(self._buffer) >= self._max_pending
             if self._resync_again is None and not overflowed:
                 self._flush_buffer()  # may itself find a gap or a stale marker: that sets _resync_again
             reason = self._resync_again or ("buffer_overflow" if overflowed else None)

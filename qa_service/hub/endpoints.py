@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +18,8 @@ from ..db.models import Studio
 from ..domain.errors import DomainError
 from ..domain.validation import check_id
 from ..edge import client_key
+from ..logs import reset_socket_id, set_socket_id
+from ..ratelimit import RateLimited
 from ..services import accounts, questions, snapshots
 from ..services.context import OUTAGE_ERRORS
 from . import protocol
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # hello gets the request id and sends its own reply (before the snapshot or replay).
 HelloHandler = Callable[[str | None, dict[str, Any]], Awaitable[None]]
+_socket_ids = itertools.count(1)  # per process: log lines of one socket share its id
 RETRY_AFTER = 2  # seconds a client is told to wait when the database or Redis is away
 
 
@@ -105,6 +110,7 @@ async def _serve(
                 except OUTAGE_ERRORS as exc:  # e.g. a replay while Redis loads: no state to start from
                     raise SnapshotUnavailable(repr(exc)) from exc
                 greeted = True
+                hub.metrics.hello(conn.role)
                 continue
             handler = handlers.get(req.type)
             if handler is None:
@@ -138,8 +144,25 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 
 async def _run(
     ws: WebSocket,
+    role: str,
     make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]],
     still_allowed: Callable[[], bool] | None = None,
+) -> None:
+    hub = _hub(ws)
+    log_token = set_socket_id(f"{role[0]}{next(_socket_ids):x}")  # log lines of this socket name it
+    hub.metrics.socket_opened(role)
+    try:
+        await _run_counted(ws, role, make, still_allowed)
+    finally:
+        hub.metrics.socket_closed(role)
+        reset_socket_id(log_token)
+
+
+async def _run_counted(
+    ws: WebSocket,
+    role: str,
+    make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]],
+    still_allowed: Callable[[], bool] | None,
 ) -> None:
     hub = _hub(ws)
     hello_by = asyncio.get_running_loop().time() + hub.settings.hello_timeout_seconds  # we accepted just now
@@ -160,8 +183,11 @@ async def _run(
         event_id,
         queue_size=hub.settings.socket_queue_size,
         messages_per_second=hub.settings.messages_per_second,
+        role=role,
     )
     conn.still_allowed = still_allowed
+    conn.on_slow_consumer = hub.metrics.slow_consumer_cut
+    conn.on_resync = hub.metrics.resync
     hub.connections.add(conn)
     conn.start()
     try:
@@ -195,9 +221,15 @@ async def viewer_socket(ws: WebSocket) -> None:
             if viewer_id is None:
                 viewer_id, token = hub.signer.new_viewer()
             state["viewer_id"] = viewer_id
+
+            async def snapshot_of(heads: dict[str, int]) -> dict[str, Any]:
+                programme = await hub.schedule_text(conn.event_id, heads[channels.SCHEDULE])
+                own = await hub.run(snapshots.viewer_own, hub.ctx, conn.event_id, viewer_id)
+                return {"schedule": programme} | own
+
             await conn.attach(
                 channels.for_viewer(viewer_id),
-                lambda: hub.run(snapshots.viewer, hub.ctx, conn.event_id, viewer_id),
+                snapshot_of,
                 _resume(payload),
                 lambda mode: protocol.ok(
                     rid,
@@ -212,14 +244,20 @@ async def viewer_socket(ws: WebSocket) -> None:
 
         async def ask(payload: dict[str, Any]) -> dict[str, Any]:
             viewer_id = state["viewer_id"]
-            existing = await hub.run(questions.find_existing, hub.ctx, viewer_id, payload.get("client_id"))
-            if existing is not None:
-                return {"question": existing, "duplicate": True}
             s = hub.settings
-            # RateLimited: the reply's error details carry retry_after (seconds)
-            await hub.limit(f"ask:v:{viewer_id}", s.questions_per_minute)
-            await hub.limit(f"ask:ip:{client_ip}", s.questions_per_minute * 4)
-            result = await hub.run(questions.ask, hub.ctx, conn.event_id, viewer_id, payload, address_hash=address)
+            try:  # RateLimited: the reply's error details carry retry_after (seconds)
+                await hub.limit_all(
+                    (f"ask:v:{viewer_id}", s.questions_per_minute), (f"ask:ip:{client_ip}", s.questions_per_minute * 4)
+                )
+            except RateLimited:
+                # A question sent again (say, after a reconnect) is not a new one: its ack stands.
+                existing = await hub.run(questions.find_existing, hub.ctx, viewer_id, payload.get("client_id"))
+                if existing is None:
+                    raise
+                return {"question": existing, "duplicate": True}
+            started = time.monotonic()
+            result = await hub.asks.ask(conn.event_id, questions.AskRequest(viewer_id, payload, address))
+            hub.metrics.ask_acked(time.monotonic() - started)
             return {"question": result.question, "duplicate": not result.created}
 
         async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +265,7 @@ async def viewer_socket(ws: WebSocket) -> None:
 
         return hello, {"question.ask": ask, "snapshot": snapshot}
 
-    await _run(ws, make)
+    await _run(ws, "viewer", make)
 
 
 # ── moderator ───────────────────────────────────────────────────────────────
@@ -254,7 +292,7 @@ async def moderator_socket(ws: WebSocket) -> None:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             await conn.attach(
                 channels.for_moderator(),
-                lambda: hub.run(snapshots.moderator, hub.ctx, conn.event_id),
+                lambda _heads: hub.run(snapshots.moderator, hub.ctx, conn.event_id),
                 _resume(payload),
                 lambda mode: protocol.ok(
                     rid,
@@ -267,7 +305,7 @@ async def moderator_socket(ws: WebSocket) -> None:
 
         return hello, {"snapshot": snapshot}
 
-    await _run(ws, make, still_allowed)
+    await _run(ws, "moderator", make, still_allowed)
 
 
 # ── host ────────────────────────────────────────────────────────────────────
@@ -303,7 +341,7 @@ async def host_socket(ws: WebSocket) -> None:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             await conn.attach(
                 channels.for_host(studio_id),
-                lambda: hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id),
+                lambda _heads: hub.run(snapshots.host, hub.ctx, conn.event_id, studio_id),
                 _resume(payload),
                 lambda mode: protocol.ok(
                     rid, {"protocol": protocol.PROTOCOL_VERSION, "studio_id": studio_id, "start": mode}
@@ -344,7 +382,7 @@ async def host_socket(ws: WebSocket) -> None:
             "host.skip": action("skip"),
         }
 
-    await _run(ws, make, still_allowed)
+    await _run(ws, "host", make, still_allowed)
 
 
 def _host_next(hub: Hub, event_id: int, studio_id: int, actor: str) -> dict[str, Any] | None:

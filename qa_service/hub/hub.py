@@ -9,6 +9,7 @@ import asyncio
 import functools
 import logging
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,19 +22,29 @@ import redis.asyncio as aioredis
 from ..bus.redis_bus import AsyncBus
 from ..domain.errors import DomainError
 from ..keys import signing_key
+from ..metrics import HubMetrics
 from ..ratelimit import Limiter, RateLimited
 from ..security import Signer
-from ..services import privacy, questions, schedule
+from ..services import privacy, questions, schedule, snapshots
 from ..services.context import OUTAGE_ERRORS, Context
 from ..settings import Settings
 from . import protocol
 from .connection import Connection
+from .ingest import AskGroups
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PURGE_EVERY = 3600.0  # seconds between two runs of the retention purge (the first runs at start)
 SHUTDOWN_WAIT_SECONDS = 10.0  # for service calls still running in threads when the hub stops
+SCHEDULE_CACHE_SECONDS = 5.0  # a programme change that was not announced (event reload) shows within this
 LOGINS_WAITING_PER_SLOT = 32  # beyond this many waiting logins per argon2 slot, new ones are told to come back
+
+
+def resync_delays(count: int, per_second: int) -> list[float]:
+    """When each of ``count`` sockets resyncs after the bus came back: ``per_second``
+    at most, the first at once, each later one with a random jitter (other hubs
+    resync the same moment; their snapshots must not land on the database together)."""
+    return [0.0 if i == 0 else (i + random.random()) / per_second for i in range(count)]
 
 
 class Hub:
@@ -54,6 +65,14 @@ class Hub:
         self._login_slots = asyncio.Semaphore(settings.login_concurrency)
         self._logins_waiting = 0
         self._in_threads = 0  # service calls running in threads now (stop() waits for them)
+        self.asks = AskGroups(self)  # group commit of viewers' questions
+        self.metrics = HubMetrics(self)
+        self.bus.on_delivered = self.metrics.delivered
+        self.bus.on_lag = self.metrics.bus_lag
+        ctx.publisher.on_published = self.metrics.published
+        # The public programme as JSON text, by (event, schedule channel head): every
+        # viewer's snapshot shares it, so a reconnect storm builds it once, not per socket.
+        self._schedule_text: dict[tuple[int, int], tuple[float, asyncio.Future[protocol.Encoded]]] = {}
 
     async def start(self) -> None:
         await self.bus.start()
@@ -112,8 +131,15 @@ class Hub:
             await self._repair_bus()
         except OUTAGE_ERRORS as exc:
             log.warning("stale channels not announced yet (%r); the bus-repair task retries", exc)
-        for conn in list(self.connections):
-            conn.request_resync("bus_reconnected")
+        # Staff screens first, then viewers spread over time: a hub of 10,000 viewers
+        # must not build 10,000 snapshots in the same moment (nor all hubs at once).
+        conns = sorted(self.connections, key=lambda c: c.role == "viewer")
+        loop = asyncio.get_running_loop()
+        for conn, delay in zip(conns, resync_delays(len(conns), self.settings.resync_per_second), strict=True):
+            if delay == 0:
+                conn.request_resync("bus_reconnected")
+            else:
+                loop.call_later(delay, conn.request_resync, "bus_reconnected")
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a synchronous service call in a worker thread."""
@@ -156,6 +182,30 @@ class Hub:
                 raise DomainError("event.not_loaded", "no event is loaded yet: run 'qa-service event load FILE'")
         return self._event_id
 
+    async def schedule_text(self, event_id: int, head: int) -> protocol.Encoded:
+        """The programme as of schedule head ``head`` or later, serialised once and shared
+        (concurrent callers wait for the one build)."""
+        key = (event_id, head)
+        now = time.monotonic()
+        cached = self._schedule_text.get(key)
+        if (
+            cached is None
+            or now - cached[0] > SCHEDULE_CACHE_SECONDS
+            or (cached[1].done() and cached[1].exception() is not None)
+        ):
+            future: asyncio.Future[protocol.Encoded] = asyncio.get_running_loop().create_future()
+            self._schedule_text = {k: v for k, v in self._schedule_text.items() if k[0] == event_id and k[1] > head - 8}
+            self._schedule_text[key] = (now, future)
+            try:
+                view = await self.run(snapshots.schedule, self.ctx, event_id)
+                future.set_result(protocol.Encoded(protocol.dumps(view)))
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: callers that wait re-raise it themselves
+                raise
+            return future.result()
+        return await asyncio.shield(cached[1])
+
     async def _clock_tick(self) -> None:
         try:
             event_id = await self.event_id()
@@ -188,10 +238,16 @@ class Hub:
         if self.ctx.publisher.stale_channels:
             await self.run(self.ctx.publisher.flush_stale)
 
-    async def limit(self, key: str, limit: int, window: float = 60) -> None:
-        """At most ``limit`` hits on ``key`` in any ``window`` seconds, counted across
-        every hub process (see ratelimit.py); beyond it, RateLimited with retry_after."""
-        wait = await self.limiter.hit(key, limit, window)
+    async def limit_all(self, *limits: tuple[str, int], window: float = 60) -> None:
+        """Several limits at once, in one round trip (each allowed hit is recorded)."""
+        self._refuse_after(max(await self.limiter.hit_all(list(limits), window)))
+
+    def _refuse_after(self, wait: float) -> None:
         if wait > 0:
             retry_after = math.ceil(wait * 1000) / 1000  # never early
             raise RateLimited(f"too many attempts; try again in {math.ceil(retry_after)} s", retry_after)
+
+    async def limit(self, key: str, limit: int, window: float = 60) -> None:
+        """At most ``limit`` hits on ``key`` in any ``window`` seconds, counted across
+        every hub process (see ratelimit.py); beyond it, RateLimited with retry_after."""
+        self._refuse_after(await self.limiter.hit(key, limit, window))

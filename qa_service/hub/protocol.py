@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..bus.redis_bus import compact_json
+
 PROTOCOL_VERSION = 1
 MAX_ID_CHARS = 64
 # Bounds on untrusted JSON (socket frames and REST bodies alike, see load_json).
@@ -154,7 +156,21 @@ def error(request_id: str | None, code: str, message: str, details: dict[str, ob
 
 
 def dumps(message: dict[str, Any]) -> str:
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
-    if _SURROGATES.search(text):  # a lone surrogate (from a client's string) is escaped, or the frame is not UTF-8
-        text = json.dumps(message, separators=(",", ":"), default=str)
-    return text
+    return compact_json(message)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A part of a message already serialised (JSON text), spliced in as is: what
+    every viewer's snapshot shares (the programme) is serialised once, not per socket."""
+
+    text: str
+
+
+def snapshot_message(heads: dict[str, int], payload: dict[str, Any]) -> str:
+    """The ``snapshot`` message; ``payload`` values that are Encoded are spliced in."""
+    parts = [f"{json.dumps(k)}:{v.text}" for k, v in payload.items() if isinstance(v, Encoded)]
+    rest = dumps({k: v for k, v in payload.items() if not isinstance(v, Encoded)})
+    if rest != "{}":
+        parts.append(rest[1:-1])
+    return f'{{"type":"snapshot","seq":{dumps(heads)},"payload":{{{",".join(parts)}}}}}'

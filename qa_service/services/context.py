@@ -48,6 +48,8 @@ class Context:
     publisher: SyncPublisher
     # Called after a question was committed (the translation enqueuer plugs in here).
     on_question_created: list[Callable[[int], None]] = field(default_factory=list)
+    # Called once with every question a group commit stored (questions.ask_many).
+    on_questions_created: list[Callable[[list[int]], None]] = field(default_factory=list)
     read_engine: Engine | None = None  # for read(); default: the engine
 
     @contextmanager
@@ -68,12 +70,7 @@ class Context:
         # publish and each hook is tried on its own, so one failure skips nothing
         # else; a failed publish marks its channel stale (announced when Redis is
         # back: its clients resync), a failed enqueue is found by a worker sweep.
-        errors: list[Exception] = []
-        for event_id, channel, type_, payload in outbox.items:
-            try:
-                self.publisher.publish(event_id, channel, type_, payload)
-            except (redis.RedisError, OSError) as exc:
-                errors.append(exc)
+        errors = self.publisher.publish_many(outbox.items) if outbox.items else []
         if errors:
             log.warning(
                 "change committed but %d event(s) not published (%s); clients will resync", len(errors), errors[-1]

@@ -16,7 +16,7 @@ def question_changed(
     db: Session, outbox: Outbox, q: Question, *, old_status: str | None, created: bool = False
 ) -> None:
     assert q.id is not None
-    translations = translations_of(db, [q.id])[q.id]
+    translations = [] if created else translations_of(db, [q.id])[q.id]  # a new question has none yet
     kind = "question.created" if created else "question.updated"
     outbox.add(q.event_id, channels.MODERATION, kind, moderator_question(q, translations))
     outbox.add(q.event_id, channels.viewer(q.viewer_id), kind, viewer_question(q))

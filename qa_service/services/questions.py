@@ -69,79 +69,155 @@ def event_languages(db: Session, event_id: int, speaker: Speaker | None = None) 
     return {code.split("-")[0].lower() for code in named if isinstance(code, str) and LANGUAGE_CODE.match(code)}
 
 
+@dataclass(frozen=True)
+class AskRequest:
+    """One viewer's question as it arrived (not yet validated)."""
+
+    viewer_id: str
+    payload: dict[str, Any]
+    address_hash: str | None = None  # keys.address_hash of the asker's address
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """An ask's fields, validated (everything that needs no database)."""
+
+    client_id: str
+    text: str
+    language: str
+    name: str | None
+    speaker_id: int
+    country: str | None
+
+
 def ask(
     ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any], *, address_hash: str | None = None
 ) -> AskResult:
     """Validate and store a viewer's question. Idempotent on (viewer, client_id).
     ``address_hash`` (keys.address_hash of the client's address) is stored with it;
     a question from a banned viewer or a banned address is hidden."""
-    s = ctx.settings
-    client_id = clean_client_id(payload.get("client_id"))
-    text = clean_text(payload.get("text"), field="question", max_chars=s.max_question_chars, required=True)
-    language = language_code(payload.get("language"))
-    name = clean_text(
-        payload.get("display_name"),
-        field="display_name",
-        max_chars=s.max_name_chars,
-        required=False,
-        single_line=True,
-    )
-    speaker_id = check_id(payload.get("speaker_id"), field="speaker_id", code="speaker.invalid")
-
-    created_id: list[int] = []
-    try:
-        with ctx.transaction() as (db, outbox):
-            existing = db.exec(
-                select(Question).where(Question.viewer_id == viewer_id, Question.client_id == client_id)
-            ).first()
-            if existing:
-                return AskResult(viewer_question(existing), created=False)
-            speaker = db.get(Speaker, speaker_id)
-            segment = db.get(Segment, speaker.segment_id) if speaker else None
-            if speaker is None or segment is None or segment.event_id != event_id:
-                raise NotFound("speaker.unknown", f"there is no speaker {speaker_id} in this event")
-            allowed = {"live", "upcoming"} if s.accept_upcoming_questions else {"live"}
-            if segment.status not in allowed:
-                raise DomainError(
-                    "speaker.not_live",
-                    f"{speaker.name} is not on air now ({segment.status}); questions are closed",
-                    segment_status=segment.status,
-                )
-            language = clean_language(language, also=event_languages(db, event_id, speaker))
-            banned = _is_banned(db, event_id, viewer_id, address_hash)
-            assert segment.id is not None and text is not None
-            q = Question(
-                event_id=event_id,
-                speaker_id=speaker_id,
-                segment_id=segment.id,
-                studio_id=segment.studio_id,
-                viewer_id=viewer_id,
-                client_id=client_id,
-                text=text,
-                language=language,
-                display_name=name,
-                country=clean_country(payload.get("country")),
-                address_hash=address_hash,
-            )
-            if banned:  # hidden: stored (and audited), never shown to moderators or hosts
-                q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
-            db.add(q)
-            db.flush()
-            assert q.id is not None
-            if banned:
-                outbox.add(event_id, channels.viewer(viewer_id), "question.created", viewer_question(q))
-                return AskResult(viewer_question(q), created=True)
-            created_id.append(q.id)
-            fanout.question_changed(db, outbox, q, old_status=None, created=True)
-            result = AskResult(viewer_question(q), created=True)
-    except sa.exc.IntegrityError:
-        # The same client id raced in through another connection: return that one.
-        again = find_existing(ctx, viewer_id, client_id)
-        if again is None:
-            raise
-        return AskResult(again, created=False)
-    ctx.run_hooks([functools.partial(hook, created_id[0]) for hook in ctx.on_question_created])
+    (result,) = ask_many(ctx, event_id, [AskRequest(viewer_id, payload, address_hash)])
+    if isinstance(result, DomainError):
+        raise result
     return result
+
+
+def ask_many(ctx: Context, event_id: int, requests: list[AskRequest]) -> list[AskResult | DomainError]:
+    """Store several viewers' questions in one transaction: one commit (one fsync)
+    for the whole group, its events published in one round trip, its translations
+    queued at once. Each question is judged on its own (a refused one gets its
+    DomainError in the list and writes nothing); the results come in the order of
+    ``requests``, and none is returned before the commit."""
+    results: list[AskResult | DomainError | None] = [None] * len(requests)
+    fields: dict[int, _Fields] = {}
+    for i, request in enumerate(requests):
+        try:
+            fields[i] = _validate(ctx.settings, request.payload)
+        except DomainError as exc:
+            results[i] = exc
+    created: list[int] = []
+    try:
+        if fields:
+            with ctx.transaction() as (db, outbox):
+                for i, f in fields.items():
+                    try:
+                        results[i] = _store(ctx, db, outbox, event_id, requests[i], f, created)
+                    except DomainError as exc:  # raised before anything of this question was written
+                        results[i] = exc
+                if created:
+                    outbox.after_commit.extend(
+                        functools.partial(hook, list(created)) for hook in ctx.on_questions_created
+                    )
+    except sa.exc.IntegrityError:
+        # A client id raced in through another hub between our look-up and our insert:
+        # the group was rolled back; each question goes again on its own.
+        if len(fields) == 1:
+            (i,) = fields
+            again = find_existing(ctx, requests[i].viewer_id, requests[i].payload.get("client_id"))
+            if again is None:
+                raise
+            return [AskResult(again, created=False)]
+        return [_one(ctx, event_id, r) if i in fields else results[i] for i, r in enumerate(requests)]  # type: ignore[misc]
+    ctx.run_hooks([functools.partial(hook, qid) for qid in created for hook in ctx.on_question_created])
+    return results  # type: ignore[return-value]
+
+
+def _one(ctx: Context, event_id: int, request: AskRequest) -> AskResult | DomainError:
+    try:
+        return ask(ctx, event_id, request.viewer_id, request.payload, address_hash=request.address_hash)
+    except DomainError as exc:
+        return exc
+
+
+def _validate(s: Any, payload: dict[str, Any]) -> _Fields:
+    text = clean_text(payload.get("text"), field="question", max_chars=s.max_question_chars, required=True)
+    assert text is not None
+    return _Fields(
+        client_id=clean_client_id(payload.get("client_id")),
+        text=text,
+        language=language_code(payload.get("language")),
+        name=clean_text(
+            payload.get("display_name"),
+            field="display_name",
+            max_chars=s.max_name_chars,
+            required=False,
+            single_line=True,
+        ),
+        speaker_id=check_id(payload.get("speaker_id"), field="speaker_id", code="speaker.invalid"),
+        country=clean_country(payload.get("country")),
+    )
+
+
+def _store(
+    ctx: Context, db: Session, outbox: Outbox, event_id: int, request: AskRequest, f: _Fields, created: list[int]
+) -> AskResult:
+    """Store one validated question inside the caller's transaction; a DomainError
+    is raised before anything is written."""
+    s = ctx.settings
+    viewer_id = request.viewer_id
+    existing = db.exec(
+        select(Question).where(Question.viewer_id == viewer_id, Question.client_id == f.client_id)
+    ).first()
+    if existing:
+        return AskResult(viewer_question(existing), created=False)
+    speaker = db.get(Speaker, f.speaker_id)
+    segment = db.get(Segment, speaker.segment_id) if speaker else None
+    if speaker is None or segment is None or segment.event_id != event_id:
+        raise NotFound("speaker.unknown", f"there is no speaker {f.speaker_id} in this event")
+    allowed = {"live", "upcoming"} if s.accept_upcoming_questions else {"live"}
+    if segment.status not in allowed:
+        raise DomainError(
+            "speaker.not_live",
+            f"{speaker.name} is not on air now ({segment.status}); questions are closed",
+            segment_status=segment.status,
+        )
+    language = clean_language(f.language, also=event_languages(db, event_id, speaker))
+    banned = _is_banned(db, event_id, viewer_id, request.address_hash)
+    assert segment.id is not None
+    q = Question(
+        event_id=event_id,
+        speaker_id=f.speaker_id,
+        segment_id=segment.id,
+        studio_id=segment.studio_id,
+        viewer_id=viewer_id,
+        client_id=f.client_id,
+        text=f.text,
+        language=language,
+        display_name=f.name,
+        country=f.country,
+        address_hash=request.address_hash,
+    )
+    if banned:  # hidden: stored (and audited), never shown to moderators or hosts
+        q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
+    db.add(q)
+    db.flush()
+    assert q.id is not None
+    if banned:
+        outbox.add(event_id, channels.viewer(viewer_id), "question.created", viewer_question(q))
+        return AskResult(viewer_question(q), created=True)
+    created.append(q.id)
+    fanout.question_changed(db, outbox, q, old_status=None, created=True)
+    return AskResult(viewer_question(q), created=True)
 
 
 def _is_banned(db: Session, event_id: int, viewer_id: str, address_hash: str | None) -> bool:
@@ -617,4 +693,5 @@ def retranslate(
         _audit(db, q, actor, "retranslate", before | {"language": old_language}, language=new_language)
         fanout.question_changed(db, outbox, q, old_status=q.status)
         outbox.after_commit.extend(functools.partial(hook, question_id) for hook in ctx.on_question_created)
+        outbox.after_commit.extend(functools.partial(hook, [question_id]) for hook in ctx.on_questions_created)
         return moderator_question(q, translations_of(db, [question_id])[question_id])

@@ -101,10 +101,14 @@ def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
 
 
 def viewer(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
+    return {"schedule": schedule(ctx, event_id)} | viewer_own(ctx, event_id, viewer_id)
+
+
+def viewer_own(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
+    """A viewer's snapshot without the programme (the hub shares that between viewers)."""
     with ctx.read() as db:
-        event = _event(db, event_id)
         qs = db.exec(
             select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
         ).all()
         limits = {"max_question_chars": ctx.settings.max_question_chars, "max_name_chars": ctx.settings.max_name_chars}
-        return {"schedule": schedule_view(db, event), "questions": [viewer_question(q) for q in qs], "limits": limits}
+        return {"questions": [viewer_question(q) for q in qs], "limits": limits}
