@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Scope
 
 from workers.heartbeat import heartbeat_age  # imports no translation engine
 
@@ -28,7 +30,7 @@ from .api.openapi import document
 from .bus.redis_bus import SyncPublisher
 from .db.engine import make_engine, make_read_engine, ping_database, upgrade
 from .domain.errors import DomainError
-from .edge import BodyLimit, ClientAddress, ConnectionCap
+from .edge import BodyLimit, Bypass, ClientAddress, ConnectionCap, viewer_socket, websocket
 from .embedded_redis import EmbeddedRedis
 from .hub import endpoints
 from .hub.hub import Hub
@@ -164,6 +166,11 @@ async def _until_returned(*engines: sa.Engine, limit: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def _bypass(layer: Any, skip: Callable[[Scope], bool], **kwargs: Any) -> Middleware:
+    """Middleware ``layer``, skipped for the scopes ``skip`` names (edge.Bypass)."""
+    return Middleware(Bypass, layer=layer, skip=skip, **kwargs)  # type: ignore[arg-type]  # Bypass takes **kwargs
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -200,6 +207,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         aredis = aioredis.Redis(connection_pool=pool)
         hub = Hub(settings, ctx, aredis)
+        ctx.publisher.on_published = hub.metrics.published
         await hub.start()
         app.state.hub = hub
         # GET /metrics reads this (metrics.MetricsEndpoint); the hub counts into it.
@@ -242,15 +250,19 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws/host", endpoints.host_socket),
     ]
     routes += pages.routes()
+    # Websockets skip the layers that only matter to HTTP (Bypass: no frame of them
+    # stays alive per idle socket); the viewer socket also skips the session cookie.
     middleware = [  # outermost first
-        Middleware(RequestId),  # X-Request-ID, and the request_id of every log line
-        Middleware(MetricsEndpoint, settings=settings),  # GET /metrics: judges the TCP peer, before ClientAddress
+        _bypass(RequestId, websocket),  # X-Request-ID, and the request_id of every log line
+        # GET /metrics: judges the TCP peer, before ClientAddress
+        _bypass(MetricsEndpoint, websocket, settings=settings),
         Middleware(ClientAddress, trusted=settings.proxy_networks, header=settings.proxy_header),
         Middleware(ConnectionCap, limit=settings.max_connections_per_address),
-        Middleware(BodyLimit, limit=settings.max_body_bytes),
-        Middleware(SecurityHeaders, settings=settings),
-        Middleware(
+        _bypass(BodyLimit, websocket, limit=settings.max_body_bytes),
+        _bypass(SecurityHeaders, websocket, settings=settings),
+        _bypass(
             SessionMiddleware,
+            viewer_socket,
             secret_key=signing_key(settings),
             session_cookie="qa_session",
             max_age=settings.session_max_age,

@@ -20,7 +20,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,7 +128,9 @@ class ClientAddress:
         self.trusted = list(trusted)
         self.header = header
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: it hands back the app's own, so no frame of this layer is
+        # kept alive for the life of every socket.
         if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
             peer, port = scope["client"]
             client = real_client(peer, scope["headers"], self.trusted, self.header)
@@ -140,7 +143,33 @@ class ClientAddress:
                         scope["scheme"] = "wss" if secure else "ws"
                     else:
                         scope["scheme"] = proto
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
+
+
+class Bypass:
+    """Run middleware ``layer`` except for the scopes ``skip`` names, which go straight
+    to the next layer. An idle websocket otherwise keeps one suspended frame of
+    every middleware around it for its whole life: with 10,000 sockets, the headers,
+    body, log-id and metrics layers (HTTP matters only) would cost megabytes."""
+
+    def __init__(
+        self, app: ASGIApp, layer: Callable[..., ASGIApp], skip: Callable[[Scope], bool], **kwargs: Any
+    ) -> None:
+        self.app = app
+        self.wrapped = layer(app, **kwargs)
+        self.skip = skip
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return (self.app if self.skip(scope) else self.wrapped)(scope, receive, send)
+
+
+def websocket(scope: Scope) -> bool:
+    return bool(scope["type"] == "websocket")
+
+
+def viewer_socket(scope: Scope) -> bool:
+    """The public socket: it carries no cookie-based session."""
+    return bool(scope["type"] == "websocket" and scope["path"] == "/ws/viewer")
 
 
 class ConnectionCap:

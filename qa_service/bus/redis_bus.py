@@ -95,7 +95,8 @@ return 2
 # What _EPOCH_CHECK_LUA returns: the same server, a restarted one, the first check ever.
 EPOCH_SAME, EPOCH_RESTARTED, EPOCH_FIRST = 0, 1, 2
 SHARED_VIEWERS = "viewers"  # the one Pub/Sub channel all viewer channels of an event travel on
-FANOUT_SLICE = 256  # listeners called before the bus reader lets the event loop run other work
+FANOUT_SLICE = 32  # listeners called between two looks at the clock
+FANOUT_BUDGET = 0.002  # seconds of fan-out before the bus reader lets the event loop run other work
 STALE = "channel.stale"  # event type: some events of this channel were never published
 RETRY_AFTER_FAILURE = 1.0  # seconds a publisher fails fast after a failed publish (then tries again)
 
@@ -299,6 +300,9 @@ class AsyncBus:
         # Per topic, its listeners in the order they came (a dict: ordered, O(1) removal).
         self._listeners: dict[str, dict[Callable[[BusEvent], None], None]] = {}
         self._topics_on: dict[str, int] = {}  # Pub/Sub channel -> listened topics travelling on it
+        # One (un)subscribe at a time: two at once while the Pub/Sub connection is being
+        # opened would each open one, and one would leak, subscribed, out of the pool.
+        self._subscribing = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._lost_handlers: set[Callable[[], Awaitable[None] | None]] = set()
         self._head = client.register_script(_HEAD_LUA)
@@ -341,7 +345,8 @@ class AsyncBus:
             self._topics_on[name] = self._topics_on.get(name, 0) + 1
             if self._topics_on[name] == 1:
                 try:
-                    await self._pubsub.subscribe(name)
+                    async with self._subscribing:
+                        await self._pubsub.subscribe(name)
                 except (redis.RedisError, OSError) as exc:
                     # The reader resubscribes every listened topic when it reconnects.
                     log.warning("subscribe to %s failed (%s); the bus reader will retry", topic, exc)
@@ -360,7 +365,8 @@ class AsyncBus:
         if self._topics_on[name] == 0:
             del self._topics_on[name]
             try:
-                await self._pubsub.unsubscribe(name)
+                async with self._subscribing:
+                    await self._pubsub.unsubscribe(name)
             except (redis.RedisError, OSError) as exc:  # the reader will notice and resync everyone
                 log.warning("unsubscribe from %s failed: %s", topic, exc)
 
@@ -370,6 +376,15 @@ class AsyncBus:
 
     async def head(self, topic: str) -> int:
         return int(await self._head(keys=[self.keys.seq(topic), self.keys.epoch]))
+
+    async def heads(self, topics: list[str]) -> list[int]:
+        """The heads of several topics in one round trip."""
+        if len(topics) == 1:
+            return [await self.head(topics[0])]
+        pipe = self.client.pipeline(transaction=False)
+        for t in topics:
+            await self._head(keys=[self.keys.seq(t), self.keys.epoch], client=pipe)
+        return [int(h) for h in await pipe.execute()]
 
     async def replay(self, topic: str, after: int) -> Replay:
         """Events with seq > ``after``, or ``events=None`` if some were trimmed away."""
@@ -403,7 +418,8 @@ class AsyncBus:
 
     async def _connect(self) -> bool:
         try:
-            await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
+            async with self._subscribing:
+                await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
             await self._check_epoch()
             return True
         except asyncio.CancelledError:
@@ -453,15 +469,17 @@ class AsyncBus:
                 await self._dispatch(name, event, list(listeners))
 
     async def _dispatch(self, name: str, event: BusEvent, callbacks: list[Callable[[BusEvent], None]]) -> None:
-        """Call every listener; after each slice of them the event loop runs other work
-        (a moderator's request must not wait for 10,000 sockets to be written)."""
+        """Call every listener; every FANOUT_BUDGET seconds the event loop runs other
+        work (a moderator's request must not wait for 10,000 sockets to be written)."""
+        until = time.perf_counter() + FANOUT_BUDGET
         for i, callback in enumerate(callbacks, 1):
             try:
                 callback(event)
             except Exception:  # one broken listener must not stop the others
                 log.exception("listener of %s failed", name)
-            if i % FANOUT_SLICE == 0:
+            if i % FANOUT_SLICE == 0 and time.perf_counter() > until:
                 await asyncio.sleep(0)
+                until = time.perf_counter() + FANOUT_BUDGET
         if self.on_delivered is not None:
             self.on_delivered(len(callbacks))
 
@@ -473,12 +491,13 @@ class AsyncBus:
         while True:
             await asyncio.sleep(delay)
             try:
-                try:
-                    await self._pubsub.aclose()
-                except Exception as exc:  # the old connection is gone anyway
-                    log.debug("closing the old Pub/Sub connection: %r", exc)
-                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
+                async with self._subscribing:
+                    try:
+                        await self._pubsub.aclose()
+                    except Exception as exc:  # the old connection is gone anyway
+                        log.debug("closing the old Pub/Sub connection: %r", exc)
+                    self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                    await asyncio.wait_for(self._subscribe_all(), timeout=5.0)
                 await asyncio.wait_for(self._check_epoch(), timeout=5.0)
                 log.warning("bus reconnected")
                 return

@@ -53,6 +53,33 @@ class Connection:
     that write and sends what queued up behind it, in order; past ``queue_size``
     waiting messages the socket is cut as a slow consumer (4408) and resyncs."""
 
+    # Slots: one of these lives as long as each socket (10,000 per hub at an event).
+    __slots__ = (
+        "ws",
+        "role",
+        "bus",
+        "event_id",
+        "channels",
+        "snapshot_fn",
+        "last",
+        "_max_pending",
+        "_pending",
+        "_flusher",
+        "_buffer",
+        "_resync_task",
+        "_resync_again",
+        "closing",
+        "close_code",
+        "on_slow_consumer",
+        "on_resync",
+        "still_allowed",
+        "_close_reason",
+        "_rate",
+        "_tokens",
+        "_stamp",
+        "_strikes",
+    )
+
     def __init__(
         self,
         ws: WebSocket,
@@ -71,7 +98,7 @@ class Connection:
         self.snapshot_fn: SnapshotFn | None = None
         self.last: dict[str, int] = {}
         self._max_pending = queue_size
-        self._pending: deque[str] = deque()  # behind a write that waits for the socket
+        self._pending: deque[str] | None = None  # behind a write that waits for the socket (made when needed)
         self._flusher: asyncio.Task[None] | None = None
         self._buffer: list[BusEvent] | None = None
         self._resync_task: asyncio.Task[None] | None = None
@@ -104,6 +131,8 @@ class Connection:
         if self.closing:
             return
         if self._flusher is not None:  # an earlier write waits for the socket: keep the order
+            if self._pending is None:
+                self._pending = deque()
             if len(self._pending) >= self._max_pending:
                 log.warning("slow consumer: closing socket with 4408 (%d messages waiting)", len(self._pending))
                 if self.on_slow_consumer is not None:
@@ -134,6 +163,7 @@ class Connection:
                 await _finish(coro, waiting_on)
             while self._pending:
                 await self.ws.send_text(self._pending.popleft())
+            self._pending = None
             if self.closing and self.ws.application_state == WebSocketState.CONNECTED:
                 await self.ws.close(self.close_code or 1000, self._close_reason)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away mid-send
@@ -148,7 +178,7 @@ class Connection:
         if self.closing:
             return
         self.closing, self.close_code, self._close_reason = True, code, reason
-        if not flush or len(self._pending) >= self._max_pending:
+        if self._pending is not None and (not flush or len(self._pending) >= self._max_pending):
             self._pending.clear()
         if self._flusher is None:  # else the running flusher closes when done
             self._flusher = asyncio.create_task(self._flush(None, None), name="ws-close")
@@ -263,7 +293,8 @@ class Connection:
             if self.closing:
                 break
             try:
-                heads = {ch: await self.bus.head(topic(self.event_id, ch)) for ch in self.channels}
+                found = await self.bus.heads([topic(self.event_id, ch) for ch in self.channels])
+                heads = dict(zip(self.channels, found, strict=True))
                 return heads, await self.snapshot_fn(heads)
             except asyncio.CancelledError:
                 raise

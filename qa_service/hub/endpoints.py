@@ -82,12 +82,14 @@ async def _serve(
     loop = asyncio.get_running_loop()
     greeted = False
     while not conn.closing:
-        try:
-            timeout = None if greeted else max(0.0, hello_by - loop.time())
-            message = await asyncio.wait_for(ws.receive(), timeout)
-        except TimeoutError:
-            conn.close(protocol.CLOSE_HELLO_TIMEOUT, "send hello first")
-            return
+        if greeted:
+            message = await ws.receive()  # no wait_for: it would hold a frame per idle socket
+        else:
+            try:
+                message = await asyncio.wait_for(ws.receive(), max(0.0, hello_by - loop.time()))
+            except TimeoutError:
+                conn.close(protocol.CLOSE_HELLO_TIMEOUT, "send hello first")
+                return
         if message["type"] == "websocket.disconnect":
             return
         allowed = conn.allow_message()
@@ -152,53 +154,43 @@ async def _run(
     log_token = set_socket_id(f"{role[0]}{next(_socket_ids):x}")  # log lines of this socket name it
     hub.metrics.socket_opened(role)
     try:
-        await _run_counted(ws, role, make, still_allowed)
+        hello_by = asyncio.get_running_loop().time() + hub.settings.hello_timeout_seconds  # we accepted just now
+        try:
+            event_id = await hub.event_id()
+        except DomainError as exc:
+            await ws.send_text(protocol.dumps(protocol.error(None, exc.code, exc.message)))
+            await ws.close(1011)
+            return
+        except OUTAGE_ERRORS as exc:
+            log.warning("socket refused: database away (%r)", exc)
+            await ws.send_text(protocol.dumps(unavailable(None)))
+            await ws.close(protocol.CLOSE_TRY_AGAIN, "try again shortly")
+            return
+        conn = Connection(
+            ws,
+            hub.bus,
+            event_id,
+            queue_size=hub.settings.socket_queue_size,
+            messages_per_second=hub.settings.messages_per_second,
+            role=role,
+        )
+        conn.still_allowed = still_allowed
+        conn.on_slow_consumer = hub.metrics.slow_consumer_cut
+        conn.on_resync = hub.metrics.resync
+        hub.connections.add(conn)
+        conn.start()
+        try:
+            on_hello, handlers = make(conn)
+            await _serve(ws, conn, on_hello, handlers, hello_by)
+        finally:
+            hub.connections.discard(conn)
+            if not conn.closing:
+                conn.close(1000, "bye")
+            await conn.drain(1.0)
+            await conn.stop()
     finally:
         hub.metrics.socket_closed(role)
         reset_socket_id(log_token)
-
-
-async def _run_counted(
-    ws: WebSocket,
-    role: str,
-    make: Callable[[Connection], tuple[HelloHandler, dict[str, Handler]]],
-    still_allowed: Callable[[], bool] | None,
-) -> None:
-    hub = _hub(ws)
-    hello_by = asyncio.get_running_loop().time() + hub.settings.hello_timeout_seconds  # we accepted just now
-    try:
-        event_id = await hub.event_id()
-    except DomainError as exc:
-        await ws.send_text(protocol.dumps(protocol.error(None, exc.code, exc.message)))
-        await ws.close(1011)
-        return
-    except OUTAGE_ERRORS as exc:
-        log.warning("socket refused: database away (%r)", exc)
-        await ws.send_text(protocol.dumps(unavailable(None)))
-        await ws.close(protocol.CLOSE_TRY_AGAIN, "try again shortly")
-        return
-    conn = Connection(
-        ws,
-        hub.bus,
-        event_id,
-        queue_size=hub.settings.socket_queue_size,
-        messages_per_second=hub.settings.messages_per_second,
-        role=role,
-    )
-    conn.still_allowed = still_allowed
-    conn.on_slow_consumer = hub.metrics.slow_consumer_cut
-    conn.on_resync = hub.metrics.resync
-    hub.connections.add(conn)
-    conn.start()
-    try:
-        on_hello, handlers = make(conn)
-        await _serve(ws, conn, on_hello, handlers, hello_by)
-    finally:
-        hub.connections.discard(conn)
-        if not conn.closing:
-            conn.close(1000, "bye")
-        await conn.drain(1.0)
-        await conn.stop()
 
 
 def _resume(payload: dict[str, Any]) -> object:
@@ -211,7 +203,7 @@ async def viewer_socket(ws: WebSocket) -> None:
     await ws.accept()
     client_ip = client_key(ws.client.host) if ws.client else "unknown"  # an IPv6 /64 counts as one
     # Stored with each question (never the address itself): "hide asker" bans it for a while.
-    address = keys.address_hash(keys.signing_key(hub.settings), client_ip) if ws.client else None
+    address = keys.address_hash(hub.signing_key, client_ip) if ws.client else None
     state: dict[str, str] = {}
 
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:

@@ -53,7 +53,8 @@ class Hub:
         self.ctx = ctx
         self.redis = aredis
         self.bus = AsyncBus(aredis, settings.redis_prefix, heartbeat=settings.bus_heartbeat_seconds)
-        self.signer = Signer(signing_key(settings))
+        self.signing_key = signing_key(settings)  # read once (a file, perhaps), not per socket
+        self.signer = Signer(self.signing_key)
         self.connections: set[Connection] = set()
         self._event_id: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,7 +70,6 @@ class Hub:
         self.metrics = HubMetrics(self)
         self.bus.on_delivered = self.metrics.delivered
         self.bus.on_lag = self.metrics.bus_lag
-        ctx.publisher.on_published = self.metrics.published
         # The public programme as JSON text, by (event, schedule channel head): every
         # viewer's snapshot shares it, so a reconnect storm builds it once, not per socket.
         self._schedule_text: dict[tuple[int, int], tuple[float, asyncio.Future[protocol.Encoded]]] = {}

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..bus import channels
 from ..db.models import (
@@ -104,10 +104,11 @@ def ask(
 
 def ask_many(ctx: Context, event_id: int, requests: list[AskRequest]) -> list[AskResult | DomainError]:
     """Store several viewers' questions in one transaction: one commit (one fsync)
-    for the whole group, its events published in one round trip, its translations
-    queued at once. Each question is judged on its own (a refused one gets its
-    DomainError in the list and writes nothing); the results come in the order of
-    ``requests``, and none is returned before the commit."""
+    for the whole group, one look-up of each kind for all of it, one multi-row
+    INSERT, its events published in one round trip, its translations queued at
+    once. Each question is judged on its own (a refused one gets its DomainError in
+    the list and writes nothing); the results come in the order of ``requests``,
+    and none is returned before the commit."""
     results: list[AskResult | DomainError | None] = [None] * len(requests)
     fields: dict[int, _Fields] = {}
     for i, request in enumerate(requests):
@@ -119,11 +120,7 @@ def ask_many(ctx: Context, event_id: int, requests: list[AskRequest]) -> list[As
     try:
         if fields:
             with ctx.transaction() as (db, outbox):
-                for i, f in fields.items():
-                    try:
-                        results[i] = _store(ctx, db, outbox, event_id, requests[i], f, created)
-                    except DomainError as exc:  # raised before anything of this question was written
-                        results[i] = exc
+                _store_group(ctx, db, outbox, event_id, requests, fields, results, created)
                 if created:
                     outbox.after_commit.extend(
                         functools.partial(hook, list(created)) for hook in ctx.on_questions_created
@@ -168,73 +165,119 @@ def _validate(s: Any, payload: dict[str, Any]) -> _Fields:
     )
 
 
-def _store(
-    ctx: Context, db: Session, outbox: Outbox, event_id: int, request: AskRequest, f: _Fields, created: list[int]
-) -> AskResult:
-    """Store one validated question inside the caller's transaction; a DomainError
-    is raised before anything is written."""
-    s = ctx.settings
-    viewer_id = request.viewer_id
-    existing = db.exec(
-        select(Question).where(Question.viewer_id == viewer_id, Question.client_id == f.client_id)
-    ).first()
-    if existing:
-        return AskResult(viewer_question(existing), created=False)
-    speaker = db.get(Speaker, f.speaker_id)
-    segment = db.get(Segment, speaker.segment_id) if speaker else None
-    if speaker is None or segment is None or segment.event_id != event_id:
+def _store_group(
+    ctx: Context,
+    db: Session,
+    outbox: Outbox,
+    event_id: int,
+    requests: list[AskRequest],
+    fields: dict[int, _Fields],
+    results: list[AskResult | DomainError | None],
+    created: list[int],
+) -> None:
+    """Store a group of validated questions inside the caller's transaction. A
+    question that is refused (DomainError in ``results``) writes nothing; one sent
+    again (same viewer and client id, stored before or earlier in this group) gets
+    the stored one back."""
+    viewers = {requests[i].viewer_id for i in fields}
+    pairs = {(requests[i].viewer_id, f.client_id) for i, f in fields.items()}
+    stored = {  # sent before (a retry): the unique index (viewer_id, client_id) finds them
+        (q.viewer_id, q.client_id): q
+        for q in db.exec(select(Question).where(sa.tuple_(Question.viewer_id, Question.client_id).in_(pairs)))
+    }
+    banned_viewers = set(
+        db.exec(select(Ban.viewer_id).where(Ban.event_id == event_id, col(Ban.viewer_id).in_(viewers)))
+    )
+    addresses = {requests[i].address_hash for i in fields} - {None}
+    banned_addresses = (
+        set(
+            db.exec(
+                select(AddressBan.address_hash).where(
+                    AddressBan.event_id == event_id,
+                    col(AddressBan.address_hash).in_(addresses),
+                    AddressBan.expires_at > utcnow(),
+                )
+            )
+        )
+        if addresses
+        else set()
+    )
+    allowed = {"live", "upcoming"} if ctx.settings.accept_upcoming_questions else {"live"}
+    speakers: dict[int, tuple[Speaker, Segment, set[str]] | None] = {}
+    new: list[tuple[int, Question]] = []
+    again: list[tuple[int, Question]] = []  # sent twice within this group: the first one answers
+    for i, f in fields.items():
+        request = requests[i]
+        known = stored.get((request.viewer_id, f.client_id))
+        if known is not None:
+            if known.id is None:  # asked earlier in this group: answered once it is stored
+                again.append((i, known))
+            else:
+                results[i] = AskResult(viewer_question(known), created=False)
+            continue
+        try:
+            q = _new_question(db, event_id, request, f, allowed, speakers)
+        except DomainError as exc:  # nothing of this question was written
+            results[i] = exc
+            continue
+        if request.viewer_id in banned_viewers or request.address_hash in banned_addresses:
+            # hidden: stored (and audited), never shown to moderators or hosts
+            q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
+        stored[(request.viewer_id, f.client_id)] = q
+        new.append((i, q))
+    db.add_all([q for _i, q in new])
+    db.flush()  # one multi-row INSERT (RETURNING the ids)
+    for i, q in new:
+        assert q.id is not None
+        view = viewer_question(q)
+        results[i] = AskResult(view, created=True)
+        if q.reject_reason == HIDDEN:
+            outbox.add(event_id, channels.viewer(q.viewer_id), "question.created", view)
+            continue
+        created.append(q.id)
+        fanout.question_changed(db, outbox, q, old_status=None, created=True)
+    for i, q in again:
+        results[i] = AskResult(viewer_question(q), created=False)
+
+
+def _new_question(
+    db: Session,
+    event_id: int,
+    request: AskRequest,
+    f: _Fields,
+    allowed: set[str],
+    speakers: dict[int, tuple[Speaker, Segment, set[str]] | None],
+) -> Question:
+    """A question for a live speaker of this event, not yet added to the session.
+    ``speakers`` caches each speaker's segment and languages for the group."""
+    if f.speaker_id not in speakers:
+        speaker = db.get(Speaker, f.speaker_id)
+        segment = db.get(Segment, speaker.segment_id) if speaker else None
+        ok = speaker is not None and segment is not None and segment.event_id == event_id
+        speakers[f.speaker_id] = (speaker, segment, event_languages(db, event_id, speaker)) if ok else None  # type: ignore[assignment]
+    found = speakers[f.speaker_id]
+    if found is None:
         raise NotFound("speaker.unknown", f"there is no speaker {f.speaker_id} in this event")
-    allowed = {"live", "upcoming"} if s.accept_upcoming_questions else {"live"}
+    speaker, segment, languages = found
     if segment.status not in allowed:
         raise DomainError(
             "speaker.not_live",
             f"{speaker.name} is not on air now ({segment.status}); questions are closed",
             segment_status=segment.status,
         )
-    language = clean_language(f.language, also=event_languages(db, event_id, speaker))
-    banned = _is_banned(db, event_id, viewer_id, request.address_hash)
     assert segment.id is not None
-    q = Question(
+    return Question(
         event_id=event_id,
         speaker_id=f.speaker_id,
         segment_id=segment.id,
         studio_id=segment.studio_id,
-        viewer_id=viewer_id,
+        viewer_id=request.viewer_id,
         client_id=f.client_id,
         text=f.text,
-        language=language,
+        language=clean_language(f.language, also=languages),
         display_name=f.name,
         country=f.country,
         address_hash=request.address_hash,
-    )
-    if banned:  # hidden: stored (and audited), never shown to moderators or hosts
-        q.status, q.reject_reason, q.translation_state = Status.rejected.value, HIDDEN, "done"
-    db.add(q)
-    db.flush()
-    assert q.id is not None
-    if banned:
-        outbox.add(event_id, channels.viewer(viewer_id), "question.created", viewer_question(q))
-        return AskResult(viewer_question(q), created=True)
-    created.append(q.id)
-    fanout.question_changed(db, outbox, q, old_status=None, created=True)
-    return AskResult(viewer_question(q), created=True)
-
-
-def _is_banned(db: Session, event_id: int, viewer_id: str, address_hash: str | None) -> bool:
-    """A banned viewer, or an address banned until later than now."""
-    if db.exec(select(Ban.id).where(Ban.event_id == event_id, Ban.viewer_id == viewer_id)).first() is not None:
-        return True
-    if address_hash is None:
-        return False
-    return (
-        db.exec(
-            select(AddressBan.id).where(
-                AddressBan.event_id == event_id,
-                AddressBan.address_hash == address_hash,
-                AddressBan.expires_at > utcnow(),
-            )
-        ).first()
-        is not None
     )
 
 
