@@ -96,7 +96,7 @@ return 2
 EPOCH_SAME, EPOCH_RESTARTED, EPOCH_FIRST = 0, 1, 2
 SHARED_VIEWERS = "viewers"  # the one Pub/Sub channel all viewer channels of an event travel on
 FANOUT_SLICE = 32  # listeners called between two looks at the clock
-FANOUT_BUDGET = 0.002  # seconds of fan-out before the bus reader lets the event loop run other work
+FANOUT_BUDGET = 0.001  # seconds of fan-out before the bus reader lets the event loop run other work
 STALE = "channel.stale"  # event type: some events of this channel were never published
 RETRY_AFTER_FAILURE = 1.0  # seconds a publisher fails fast after a failed publish (then tries again)
 

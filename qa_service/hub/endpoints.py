@@ -210,12 +210,19 @@ async def viewer_socket(ws: WebSocket) -> None:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             viewer_id = hub.signer.read_viewer_token(payload.get("viewer_token"))
             token = payload.get("viewer_token")
+            # A viewer whose token was minted just now has asked nothing yet: its first
+            # snapshot needs no database (a connect storm of new viewers reads none).
+            new = viewer_id is None
             if viewer_id is None:
                 viewer_id, token = hub.signer.new_viewer()
             state["viewer_id"] = viewer_id
 
             async def snapshot_of(heads: dict[str, int]) -> dict[str, Any]:
+                nonlocal new
                 programme = await hub.schedule_text(conn.event_id, heads[channels.SCHEDULE])
+                if new:
+                    new = False
+                    return {"schedule": programme} | snapshots.viewer_own_empty(hub.settings)
                 own = await hub.run(snapshots.viewer_own, hub.ctx, conn.event_id, viewer_id)
                 return {"schedule": programme} | own
 

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from ..db.models import Event, Question, Studio
 from ..domain.errors import NotFound
 from ..domain.lifecycle import HOST_VISIBLE, Status
+from ..settings import Settings
 from .context import Context
 from .views import host_question, moderator_question, schedule_view, studio_view, translations_of, viewer_question
 
@@ -110,5 +111,10 @@ def viewer_own(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
         qs = db.exec(
             select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
         ).all()
-        limits = {"max_question_chars": ctx.settings.max_question_chars, "max_name_chars": ctx.settings.max_name_chars}
-        return {"questions": [viewer_question(q) for q in qs], "limits": limits}
+        return viewer_own_empty(ctx.settings) | {"questions": [viewer_question(q) for q in qs]}
+
+
+def viewer_own_empty(settings: Settings) -> dict[str, Any]:
+    """The own part of a snapshot for a viewer who has asked nothing."""
+    limits = {"max_question_chars": settings.max_question_chars, "max_name_chars": settings.max_name_chars}
+    return {"questions": [], "limits": limits}

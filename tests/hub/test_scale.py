@@ -576,3 +576,37 @@ def test_order_holds_across_the_switch_to_the_flusher_for_a_slow_reader(settings
     seqs = [m["seq"] for m in fillers]
     assert seqs == list(range(seqs[0], seqs[0] + sent)), "a gap or a swap in seq"
     assert after_hello[batch_a]["ok"] and after_hello[batch_a]["payload"] == {"pong": True}
+
+
+# ── 9. a new viewer's first snapshot, and its later ones ───────────────────
+def test_a_new_viewers_first_snapshot_is_empty_and_a_resync_shows_what_it_asked(server, ctx, event_id, sample) -> None:
+    """The first snapshot of a viewer minted in this hello is built without the
+    database (it has asked nothing); a resync on the same socket reads the database
+    and shows the question asked since, and a reconnect with the token too."""
+    url = server.ws_base + "/ws/viewer"
+    with ws_client(url) as viewer:
+        hello = viewer.request("hello")
+        assert hello["ok"], hello
+        viewer_id, token = hello["payload"]["viewer_id"], hello["payload"]["viewer_token"]
+        wait_until(lambda: (viewer.pump(0.1), bool(viewer.snapshots))[1], 5 * SECOND, "the first snapshot")
+        first = viewer.snapshots[0]["payload"]
+        assert first["questions"] == [] and first["limits"]["max_question_chars"] > 0
+        asked = viewer.request(
+            "question.ask",
+            {
+                "client_id": f"new-{uuid.uuid4().hex[:12]}",
+                "text": "Tariffs next year?",
+                "language": "en",
+                "speaker_id": live_speaker(sample),
+            },
+        )
+        assert asked["ok"], asked
+        qid = asked["payload"]["question"]["id"]
+        # A stale marker on the viewer's own channel makes this socket resync from the database.
+        ctx.publisher.publish(event_id, channels.viewer(viewer_id), redis_bus.STALE, {})
+        wait_until(lambda: (viewer.pump(0.1), len(viewer.snapshots) >= 2)[1], 5 * SECOND, "the resync's snapshot")
+        assert [q["id"] for q in viewer.snapshots[1]["payload"]["questions"]] == [qid]
+    with ws_client(url) as again:
+        assert again.request("hello", {"viewer_token": token})["payload"]["viewer_id"] == viewer_id
+        wait_until(lambda: (again.pump(0.1), bool(again.snapshots))[1], 5 * SECOND, "the snapshot")
+        assert [q["id"] for q in again.snapshots[0]["payload"]["questions"]] == [qid]
