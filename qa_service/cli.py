@@ -266,6 +266,10 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
         for p in installed:
             mark = "   TEST MODEL: knows a few phrases only" if p["test"] == "True" else ""
             print(f"{p['from']}→{p['to']}  {p['version']}{mark}")
+        if settings.auto_migrate:  # a fresh data directory has no tables yet: no event to cover
+            from .db.engine import upgrade
+
+            upgrade(settings.effective_database_url)
         gaps = models.coverage(settings, _context(settings))
         if gaps:
             print("\nnot covered for the loaded event (questions there stay 'untranslated'):")
@@ -549,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .logs import configure_logging
 
     configure_logging(settings)  # QA_LOG_FORMAT: text, or one JSON object per line
-    if args.fn is not cmd_health:  # a health probe creates nothing
+    if args.fn not in (cmd_health, cmd_bench_hub):  # a health probe and the bench (own directories) create nothing
         from .keys import secure_data_dir
 
         secure_data_dir(settings)  # before anything writes there: directory 0700, SQLite file 0600

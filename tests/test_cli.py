@@ -96,3 +96,23 @@ def test_health_of_a_hub_and_of_a_worker_host(settings, event_id, redis_url) -> 
         assert run(settings, "health", QA_PORT=str(port)).returncode == 0
     finally:
         srv.stop()
+
+
+def test_models_list_on_a_fresh_data_directory_answers_without_a_traceback(settings_factory, tmp_path: Path) -> None:
+    fresh = settings_factory(data_dir=tmp_path / "fresh", database_url=f"sqlite:///{tmp_path / 'fresh' / 'qa.db'}")
+    listed = run(fresh, "models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "Traceback" not in listed.stderr
+
+
+def test_bench_hub_help_creates_no_data_directory(settings, tmp_path: Path) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "qa_service.cli", "bench-hub", "--help"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("QA_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert not (tmp_path / ".qa-data").exists()
