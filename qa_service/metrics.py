@@ -86,7 +86,10 @@ class HubMetrics:
         self._published = Counter("qa_events_published", "Events this hub published on the bus", registry=r)
         self._delivered = Counter("qa_events_delivered", "Events queued to this hub's sockets", registry=r)
         self._ack = Histogram(
-            "qa_ask_ack_seconds", "From question.ask received to its reply sent", buckets=ACK_BUCKETS, registry=r
+            "qa_ask_ack_seconds",
+            "From question.ask past its rate limit to its question committed (the reply goes out next)",
+            buckets=ACK_BUCKETS,
+            registry=r,
         )
         self._bus_lag = Gauge("qa_bus_lag_seconds", "Round trip of the bus heartbeat, last measured", registry=r)
         self._scrape_errors = Counter(

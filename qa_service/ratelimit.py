@@ -32,20 +32,28 @@ REDIS_TIMEOUT = 1.0  # seconds one limit check may wait for Redis before the loc
 RETRY_AFTER_FAILURE = 1.0  # seconds the local log decides alone after Redis failed
 MAX_LOCAL_KEYS = 100_000  # bounded memory under a flood of new keys: the least recently hit go
 
-# KEYS: the key's sorted set.  ARGV: window (µs), limit, a unique member.
-# Returns 0 (allowed, recorded) or the microseconds until the next hit is allowed.
+# KEYS: the keys' sorted sets.  ARGV: window (µs), a unique member, then each key's limit.
+# All or nothing: a hit is recorded on every key only if every key allows it (a viewer
+# refused by its own limit uses up nothing of its address's). Returns 0 (allowed,
+# recorded) or the microseconds until the hit would be allowed on every key.
 _HIT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1)
-  return 0
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, math.max(1, tonumber(oldest[2]) + window - now))
+  end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1)
+end
+return 0
 """
 
 
@@ -74,27 +82,34 @@ class Limiter:
 
     async def hit(self, key: str, limit: int, window: float) -> float:
         """Record a hit on ``key``: 0.0 if allowed, else the seconds until one is."""
-        (wait,) = await self.hit_all([(key, limit)], window)
-        return wait
+        return await self.hit_all([(key, limit)], window)
 
-    async def hit_all(self, limits: list[tuple[str, int]], window: float) -> list[float]:
-        """Hit several keys in one round trip; the wait for each (0.0: allowed)."""
+    async def hit_all(self, limits: list[tuple[str, int]], window: float) -> float:
+        """One hit on several keys at once, in one round trip, all or nothing: 0.0 if
+        every key allows it (recorded on all), else the seconds until every key does."""
         if time.monotonic() - self._failed_at >= RETRY_AFTER_FAILURE:
             try:
-                pipe = self.client.pipeline(transaction=False)
-                for key, limit in limits:
-                    member = f"{self._member_prefix}{next(self._members)}"
-                    args: list[int | str] = [int(window * 1_000_000), limit, member]
-                    await self._script(keys=[f"{self.prefix}:rl:{key}"], args=args, client=pipe)
-                waits = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT)
-                return [int(w) / 1_000_000 for w in waits]
+                keys = [f"{self.prefix}:rl:{key}" for key, _limit in limits]
+                member = f"{self._member_prefix}{next(self._members)}"
+                args: list[int | str] = [int(window * 1_000_000), member, *(limit for _key, limit in limits)]
+                wait_us = await asyncio.wait_for(self._script(keys=keys, args=args), REDIS_TIMEOUT)
+                return int(wait_us) / 1_000_000
             except OUTAGE_ERRORS as exc:  # TimeoutError is an OSError
                 self._failed_at = time.monotonic()
                 log.warning("rate limits in Redis unavailable (%r); this process counts alone for now", exc)
-        return [self._local_hit(key, limit, window) for key, limit in limits]
+        return self._local_hit_all(limits, window)
 
-    def _local_hit(self, key: str, limit: int, window: float) -> float:
+    def _local_hit_all(self, limits: list[tuple[str, int]], window: float) -> float:
         now = time.monotonic()
+        logs = [(self._local_log(key, now, window), limit) for key, limit in limits]
+        wait = max((max(1e-6, hits[0] + window - now) for hits, limit in logs if len(hits) >= limit), default=0.0)
+        if wait == 0.0:
+            for hits, _limit in logs:
+                hits.append(now)
+        return wait
+
+    def _local_log(self, key: str, now: float, window: float) -> deque[float]:
+        """This process's log of ``key``'s hits within the window."""
         hits = self._local.get(key)
         if hits is None:
             # Evict the least recently hit keys, not all: a flood of new keys (say,
@@ -106,7 +121,4 @@ class Limiter:
             self._local.move_to_end(key)
         while hits and hits[0] <= now - window:
             hits.popleft()
-        if len(hits) >= limit:
-            return max(1e-6, hits[0] + window - now)
-        hits.append(now)
-        return 0.0
+        return hits

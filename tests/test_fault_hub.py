@@ -121,7 +121,9 @@ def test_database_cut_is_reported_answered_clearly_and_recovered(settings_factor
         ws_base = h.base.replace("http", "ws")
         speaker = sample["speakers"]["moscow"][0].id
         with ws_client(ws_base + "/ws/viewer") as viewer:
-            assert viewer.request("hello")["ok"]
+            greeted = viewer.request("hello")
+            assert greeted["ok"]
+            token = greeted["payload"]["viewer_token"]
             proxy.cut()
             cut_at = time.monotonic()
             status, body = _readyz(h.base)
@@ -133,10 +135,11 @@ def test_database_cut_is_reported_answered_clearly_and_recovered(settings_factor
             assert reply["ok"] is False
             assert reply["error"]["code"] == "service.unavailable"
             assert reply["error"]["details"]["retry_after"] > 0
-        # A new socket cannot get a snapshot: a clear error, then 1013 (try again later).
+        # A viewer coming back cannot get its snapshot (its questions are in the database):
+        # a clear error, then 1013 (try again later).
         with ws_client(ws_base + "/ws/viewer") as late:
             with pytest.raises(ConnectionClosed) as closed:
-                late.request("hello", timeout=30 * SECOND)
+                late.request("hello", {"viewer_token": token}, timeout=30 * SECOND)
                 late.drain(5 * SECOND)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
         proxy.restore()

@@ -5,6 +5,7 @@ redacted in both formats; the text format is what it was."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import logging
@@ -180,7 +181,9 @@ def test_request_ids_from_clients_are_kept_only_when_short_plain_ascii(given: st
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.get("/", headers=headers)
 
-    r = asyncio.run(get())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        r = pool.submit(asyncio.run, get()).result()
     echoed = r.headers["x-request-id"]
     assert seen == [echoed]  # the id the route logs with is the one echoed
     assert (echoed == given) if kept else HEX_ID.fullmatch(echoed)

@@ -303,6 +303,7 @@ class AsyncBus:
         # One (un)subscribe at a time: two at once while the Pub/Sub connection is being
         # opened would each open one, and one would leak, subscribed, out of the pool.
         self._subscribing = asyncio.Lock()
+        self._later: set[asyncio.Future[None]] = set()  # subscribes finished for others (kept from GC)
         self._reader: asyncio.Task[None] | None = None
         self._lost_handlers: set[Callable[[], Awaitable[None] | None]] = set()
         self._head = client.register_script(_HEAD_LUA)
@@ -340,17 +341,40 @@ class AsyncBus:
 
     async def listen(self, topic: str, callback: Callable[[BusEvent], None]) -> None:
         listeners = self._listeners.setdefault(topic, {})
-        if not listeners:
-            name = self.keys.pubsub(topic)
-            self._topics_on[name] = self._topics_on.get(name, 0) + 1
-            if self._topics_on[name] == 1:
-                try:
-                    async with self._subscribing:
-                        await self._pubsub.subscribe(name)
-                except (redis.RedisError, OSError) as exc:
-                    # The reader resubscribes every listened topic when it reconnects.
-                    log.warning("subscribe to %s failed (%s); the bus reader will retry", topic, exc)
+        first = not listeners
         listeners[callback] = None
+        if not first:
+            return
+        name = self.keys.pubsub(topic)
+        self._topics_on[name] = self._topics_on.get(name, 0) + 1
+        if self._topics_on[name] > 1:
+            return
+        try:
+            async with self._subscribing:
+                await self._pubsub.subscribe(name)
+        except (redis.RedisError, OSError) as exc:
+            # The reader resubscribes every listened topic when it reconnects.
+            log.warning("subscribe to %s failed (%s); the bus reader will retry", topic, exc)
+        except BaseException:  # cancelled (the socket went away) or a bug: undo, and keep others subscribed
+            listeners.pop(callback, None)
+            if listeners:
+                later = asyncio.ensure_future(self._subscribe_for_others(name))
+                self._later.add(later)
+                later.add_done_callback(self._later.discard)
+            else:
+                del self._listeners[topic]
+                self._topics_on[name] -= 1
+                if self._topics_on[name] == 0:
+                    del self._topics_on[name]
+            raise
+
+    async def _subscribe_for_others(self, name: str) -> None:
+        """The subscribe a cancelled listen() did not finish, for the listeners that came meanwhile."""
+        try:
+            async with self._subscribing:
+                await self._pubsub.subscribe(name)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("subscribe to %s failed (%s); the bus reader will retry", name, exc)
 
     async def unlisten(self, topic: str, callback: Callable[[BusEvent], None]) -> None:
         listeners = self._listeners.get(topic)

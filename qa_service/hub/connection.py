@@ -1,5 +1,6 @@
-"""One websocket: a bounded outgoing queue with one sender task, subscriptions
-with gap detection, replay on reconnect and resync when replay is impossible.
+"""One websocket: its outgoing path (written at once while the socket takes data,
+queued behind a flusher task when it pushes back, bounded), subscriptions with gap
+detection, replay on reconnect and resync when replay is impossible.
 
 A resync always completes: the snapshot is built first (retried with backoff
 while the database or Redis is away) and only then are ``resync`` and the
@@ -36,10 +37,14 @@ async def _finish(coro: Coroutine[Any, Any, None], waiting_on: object) -> None:
     """Drive a coroutine that was started by hand (see Connection._write) to its end,
     as a task would: wait for what it yielded, resume it, until it returns."""
     while True:
-        if isinstance(waiting_on, asyncio.Future):
-            await asyncio.wait([waiting_on])  # done, failed or cancelled: the coroutine reads which
-        else:
-            await asyncio.sleep(0)  # a bare yield
+        try:
+            if isinstance(waiting_on, asyncio.Future):
+                await asyncio.wait([waiting_on])  # done, failed or cancelled: the coroutine reads which
+            else:
+                await asyncio.sleep(0)  # a bare yield
+        except BaseException:
+            coro.close()  # as a cancelled task would: its waits and locks are let go
+            raise
         try:
             waiting_on = coro.send(None)
         except StopIteration:
@@ -68,6 +73,7 @@ class Connection:
         "_buffer",
         "_resync_task",
         "_resync_again",
+        "_resync_due",
         "closing",
         "close_code",
         "on_slow_consumer",
@@ -103,6 +109,7 @@ class Connection:
         self._buffer: list[BusEvent] | None = None
         self._resync_task: asyncio.Task[None] | None = None
         self._resync_again: str | None = None
+        self._resync_due: asyncio.TimerHandle | None = None  # a resync scheduled for later (resync_after)
         self.closing = False
         self.close_code: int | None = None
         # Called once when the socket is cut for reading too slowly (metrics).
@@ -169,6 +176,11 @@ class Connection:
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the peer went away mid-send
             log.debug("flusher stopped: %s", exc)
             self.closing = True
+        except Exception:  # a bug: what waited is lost, so the client must start again
+            log.exception("sending failed: closing the socket (1011) so the client reconnects")
+            self.closing, self._pending = True, None
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                await self.ws.close(1011, "server error: reconnect")
         finally:
             self._flusher = None
 
@@ -192,6 +204,9 @@ class Connection:
                 pass
 
     async def stop(self) -> None:
+        if self._resync_due is not None:
+            self._resync_due.cancel()
+            self._resync_due = None
         for ch in self.channels:
             await self.bus.unlisten(topic(self.event_id, ch), self._on_event)
         self.channels = []
@@ -219,6 +234,8 @@ class Connection:
 
     # ── incoming events ─────────────────────────────────────────────────────
     def _on_event(self, event: BusEvent) -> None:
+        if self._resync_due is not None:
+            return  # a snapshot is coming (resync_after): its heads cover this event
         if self._buffer is not None:
             if len(self._buffer) < self._max_pending:
                 self._buffer.append(event)
@@ -313,6 +330,23 @@ class Connection:
         for event in buffered:
             self._deliver(event)
 
+    def resync_after(self, delay: float, reason: str) -> None:
+        """Resync in ``delay`` seconds; until then events are dropped (the snapshot's
+        heads cover them), so a gap or a stale marker meanwhile does not resync at once.
+        Asked again, the earlier schedule gives way to the new one."""
+        if self._resync_due is not None:
+            self._resync_due.cancel()
+            self._resync_due = None
+        if delay <= 0:
+            self.request_resync(reason)
+            return
+
+        def due() -> None:
+            self._resync_due = None
+            self.request_resync(reason)
+
+        self._resync_due = asyncio.get_running_loop().call_later(delay, due)
+
     def request_resync(self, reason: str) -> None:
         if self.closing or self.snapshot_fn is None:
             return
@@ -327,6 +361,11 @@ class Connection:
             self._resync_again = None
             try:
                 built = await self._build_snapshot()
+            except asyncio.CancelledError:
+                if not self.closing:  # not this socket's own stop(): never leave it silent
+                    self._buffer = None
+                    self.close(protocol.CLOSE_TRY_AGAIN, "the server could not resync you: reconnect")
+                raise
             except SnapshotUnavailable as exc:
                 log.warning("resync impossible (%s): closing the socket so the client reconnects", exc)
                 self._buffer = None

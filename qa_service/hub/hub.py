@@ -134,12 +134,8 @@ class Hub:
         # Staff screens first, then viewers spread over time: a hub of 10,000 viewers
         # must not build 10,000 snapshots in the same moment (nor all hubs at once).
         conns = sorted(self.connections, key=lambda c: c.role == "viewer")
-        loop = asyncio.get_running_loop()
         for conn, delay in zip(conns, resync_delays(len(conns), self.settings.resync_per_second), strict=True):
-            if delay == 0:
-                conn.request_resync("bus_reconnected")
-            else:
-                loop.call_later(delay, conn.request_resync, "bus_reconnected")
+            conn.resync_after(delay, "bus_reconnected")
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a synchronous service call in a worker thread."""
@@ -183,28 +179,21 @@ class Hub:
         return self._event_id
 
     async def schedule_text(self, event_id: int, head: int) -> protocol.Encoded:
-        """The programme as of schedule head ``head`` or later, serialised once and shared
-        (concurrent callers wait for the one build)."""
+        """The programme as of schedule head ``head`` or later, serialised once and shared.
+        It is built in a task of its own, not in the caller's: a socket that closes
+        (its task cancelled) while others wait for the same build cancels nothing."""
         key = (event_id, head)
         now = time.monotonic()
         cached = self._schedule_text.get(key)
-        if (
-            cached is None
-            or now - cached[0] > SCHEDULE_CACHE_SECONDS
-            or (cached[1].done() and cached[1].exception() is not None)
-        ):
-            future: asyncio.Future[protocol.Encoded] = asyncio.get_running_loop().create_future()
+        stale = cached is None or now - cached[0] > SCHEDULE_CACHE_SECONDS
+        if cached is None or stale or (cached[1].done() and cached[1].exception() is not None):
+            build = asyncio.ensure_future(self._build_schedule_text(event_id))
             self._schedule_text = {k: v for k, v in self._schedule_text.items() if k[0] == event_id and k[1] > head - 8}
-            self._schedule_text[key] = (now, future)
-            try:
-                view = await self.run(snapshots.schedule, self.ctx, event_id)
-                future.set_result(protocol.Encoded(protocol.dumps(view)))
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()  # retrieved: callers that wait re-raise it themselves
-                raise
-            return future.result()
+            cached = self._schedule_text[key] = (now, build)
         return await asyncio.shield(cached[1])
+
+    async def _build_schedule_text(self, event_id: int) -> protocol.Encoded:
+        return protocol.Encoded(protocol.dumps(await self.run(snapshots.schedule, self.ctx, event_id)))
 
     async def _clock_tick(self) -> None:
         try:
@@ -239,8 +228,8 @@ class Hub:
             await self.run(self.ctx.publisher.flush_stale)
 
     async def limit_all(self, *limits: tuple[str, int], window: float = 60) -> None:
-        """Several limits at once, in one round trip (each allowed hit is recorded)."""
-        self._refuse_after(max(await self.limiter.hit_all(list(limits), window)))
+        """Several limits at once, in one round trip: recorded on all only if all allow it."""
+        self._refuse_after(await self.limiter.hit_all(list(limits), window))
 
     def _refuse_after(self, wait: float) -> None:
         if wait > 0:

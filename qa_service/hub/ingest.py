@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..domain.errors import DomainError
 from ..services import questions
+from ..services.context import OUTAGE_ERRORS
 from ..services.questions import AskRequest, AskResult
 
 if TYPE_CHECKING:
@@ -55,7 +56,11 @@ class AskGroups:
         self.largest = max(self.largest, len(items))
         try:
             results = await self.hub.run(questions.ask_many, self.hub.ctx, event_id, [r for r, _f in items])
+            if len(results) != len(items):
+                raise RuntimeError(f"ask_many answered {len(results)} of {len(items)} questions")
         except Exception as exc:  # the database or Redis is away (or a bug): every asker of the group hears it
+            if not isinstance(exc, DomainError) and not isinstance(exc, OUTAGE_ERRORS):
+                log.exception("a group of %d questions failed", len(items))
             for _r, future in items:
                 if not future.done():
                     future.set_exception(exc)

@@ -128,12 +128,13 @@ def ask_many(ctx: Context, event_id: int, requests: list[AskRequest]) -> list[As
     except sa.exc.IntegrityError:
         # A client id raced in through another hub between our look-up and our insert:
         # the group was rolled back; each question goes again on its own.
-        if len(fields) == 1:
+        if len(fields) == 1:  # alone: the one that raced in is its answer
             (i,) = fields
             again = find_existing(ctx, requests[i].viewer_id, requests[i].payload.get("client_id"))
             if again is None:
                 raise
-            return [AskResult(again, created=False)]
+            results[i] = AskResult(again, created=False)
+            return results  # type: ignore[return-value]
         return [_one(ctx, event_id, r) if i in fields else results[i] for i, r in enumerate(requests)]  # type: ignore[misc]
     ctx.run_hooks([functools.partial(hook, qid) for qid in created for hook in ctx.on_question_created])
     return results  # type: ignore[return-value]

@@ -610,3 +610,76 @@ def test_a_new_viewers_first_snapshot_is_empty_and_a_resync_shows_what_it_asked(
         assert again.request("hello", {"viewer_token": token})["payload"]["viewer_id"] == viewer_id
         wait_until(lambda: (again.pump(0.1), bool(again.snapshots))[1], 5 * SECOND, "the snapshot")
         assert [q["id"] for q in again.snapshots[0]["payload"]["questions"]] == [qid]
+
+
+def test_a_stale_marker_during_the_stagger_does_not_resync_the_waiting_viewers_at_once(
+    settings_factory, event_id, sample, tmp_path
+) -> None:
+    """While a viewer waits for its turn to resync after a bus drop, events for it are
+    dropped (its coming snapshot covers them): a `channel.stale` marker on `schedule`
+    meanwhile must not send every waiting viewer to the database at once."""
+    with ExitStack() as cleanup:
+        server = RedisServer(tmp_path / "redis").start()
+        cleanup.callback(server.stop)
+        settings = settings_factory(redis_url=server.url, resync_per_second=RESYNC_PER_SECOND)
+        srv = start_server(settings)
+        cleanup.callback(srv.stop)
+        publisher_client = redis.Redis.from_url(server.url)
+        cleanup.callback(publisher_client.close)
+        publisher = SyncPublisher(publisher_client, settings.redis_prefix, 100)
+
+        async def scenario() -> tuple[list[Peer], float]:
+            url = srv.ws_base + "/ws/viewer"
+            viewers = list(await asyncio.gather(*(open_peer(url, f"v{n}") for n in range(RESYNC_VIEWERS))))
+            try:
+                await asyncio.gather(*(p.hello() for p in viewers))
+                killer = redis_of(server)
+                try:
+                    assert await asyncio.to_thread(killer.client_kill_filter, _type="pubsub") >= 1
+                finally:
+                    killer.close()
+                # As soon as the hub has scheduled the viewers' turns, the marker goes out.
+                hub = hub_of(srv)
+                deadline = time.monotonic() + 20 * SECOND
+                while not on_hub_loop(hub, lambda: any(c._resync_due is not None for c in hub.connections)):
+                    assert time.monotonic() < deadline, "the hub never scheduled the resyncs"
+                    await asyncio.sleep(0.01)
+                await asyncio.to_thread(publisher.publish, event_id, channels.SCHEDULE, redis_bus.STALE, {})
+                marked_at = time.monotonic()
+                await asyncio.gather(*(p.read_for(RESYNC_VIEWERS / RESYNC_PER_SECOND + 2 * SECOND) for p in viewers))
+            finally:
+                await close_all(viewers)
+            return viewers, marked_at
+
+        viewers, marked_at = run_async(scenario)
+
+    # Those whose turn came well after the marker reached the hub (the first turns are at once).
+    waited = [p for p in viewers if p.of_type("resync") and p.of_type("resync")[0][0] > marked_at + 0.05]
+    assert len(waited) >= RESYNC_VIEWERS // 2, "too few viewers were still waiting when the marker came"
+    for p in waited:  # still waiting for their turn: one resync, at their turn, for the bus
+        reasons = [m["payload"]["reason"] for _t, m in p.log if m["type"] == "resync"]
+        assert reasons == ["bus_reconnected"], (p.name, reasons)
+
+
+def test_a_caller_cancelled_while_the_programme_is_built_cancels_nobody_else(server, event_id) -> None:
+    """Viewers resyncing at the same schedule head share one build of the programme:
+    the socket that started it closing (its task cancelled) must not leave the others
+    with a CancelledError, nor poison the cache."""
+    hub = hub_of(server)
+    head = 10**15 + 7  # a head no socket has used: a fresh build
+
+    async def scenario() -> tuple[bool, dict[str, Any], dict[str, Any]]:
+        first = asyncio.ensure_future(hub.schedule_text(event_id, head))
+        second = asyncio.ensure_future(hub.schedule_text(event_id, head))
+        await asyncio.sleep(0)  # both are waiting for the one build now
+        first.cancel()
+        shared = json.loads((await second).text)
+        again = json.loads((await hub.schedule_text(event_id, head)).text)
+        return first.cancelled(), shared, again
+
+    assert hub.bus._reader is not None
+    loop = hub.bus._reader.get_loop()
+    cancelled, shared, again = asyncio.run_coroutine_threadsafe(scenario(), loop).result(10 * SECOND)
+    assert cancelled
+    assert shared["event"]["id"] == event_id and shared["segments"]
+    assert again == shared

@@ -214,3 +214,19 @@ def test_retry_after_header_on_rest(settings_factory, event_id) -> None:
         assert codes[-1].json()["error"]["code"] == "rate.limited"
     finally:
         srv.stop()
+
+
+def test_a_hit_refused_by_one_key_is_recorded_on_none(redis_url, tmp_path) -> None:
+    """A viewer over its own limit must not use up its address's (shared by a whole
+    venue behind one NAT): several keys are hit all or nothing."""
+
+    async def body(hubs: list[Hub]) -> None:
+        limiter = hubs[0].limiter
+        assert await limiter.hit_all([("viewer-a", 1), ("room", 3)], 60) == 0.0
+        for _ in range(5):  # viewer-a is over its limit: refused, and the room's count stays at 1
+            assert await limiter.hit_all([("viewer-a", 1), ("room", 3)], 60) > 0
+        assert await limiter.hit_all([("viewer-b", 1), ("room", 3)], 60) == 0.0
+        assert await limiter.hit_all([("viewer-c", 1), ("room", 3)], 60) == 0.0
+        assert await limiter.hit_all([("viewer-d", 1), ("room", 3)], 60) > 0  # the room's third hit was c's
+
+    _run(redis_url, tmp_path, body)

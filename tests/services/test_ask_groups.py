@@ -249,3 +249,29 @@ def test_a_lone_ask_raced_in_by_another_hub_answers_duplicate(ctx, event_id, sam
         ("viewer-s", "cid-s-1-0", "The other hub's?")
     ]
     assert hooks.each == [] and hooks.groups == []
+
+
+@POSTGRES_ONLY
+def test_a_raced_ask_beside_refused_ones_answers_each_asker_its_own(ctx, event_id, sample) -> None:
+    """One question of a group passes validation and loses the race: every other
+    asker of the group still gets its own answer, in order (never the raced row)."""
+    speaker = sample["speakers"]["moscow"][0].id
+    race = RaceIn(ctx, event_id, "viewer-t", _payload("cid-t-1-0", speaker, "The other hub's, again?"))
+    try:
+        results = questions.ask_many(
+            ctx,
+            event_id,
+            [
+                AskRequest("viewer-u", _payload("cid-u-1-0", speaker, "")),
+                AskRequest("viewer-t", _payload("cid-t-1-0", speaker, "Mine, late?")),
+                AskRequest("viewer-v", _payload("cid-v-1-0", speaker, "x" * 10_000)),
+            ],
+        )
+    finally:
+        race.close()
+    assert race.raced is not None
+    assert len(results) == 3
+    empty, raced, too_long = results
+    assert isinstance(empty, DomainError) and empty.code == "question.empty"
+    assert isinstance(raced, AskResult) and not raced.created and raced.question["id"] == race.raced.question["id"]
+    assert isinstance(too_long, DomainError) and too_long.code == "question.too_long"
