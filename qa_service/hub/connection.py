@@ -126,9 +126,6 @@ class Connection:
         self._strikes = 0
 
     # ── outgoing ────────────────────────────────────────────────────────────
-    def start(self) -> None:
-        """Nothing to start: writes happen when there is something to write."""
-
     def send(self, message: dict[str, Any]) -> None:
         """Send a message; never blocks (see the class docstring)."""
         self.send_text(protocol.dumps(message))

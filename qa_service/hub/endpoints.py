@@ -178,7 +178,6 @@ async def _run(
         conn.on_slow_consumer = hub.metrics.slow_consumer_cut
         conn.on_resync = hub.metrics.resync
         hub.connections.add(conn)
-        conn.start()
         try:
             on_hello, handlers = make(conn)
             await _serve(ws, conn, on_hello, handlers, hello_by)
