@@ -240,6 +240,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/questions/{question_id:id}/star", moderation.star, methods=["POST"]),
         Route("/api/questions/{question_id:id}/undo", moderation.undo, methods=["POST"]),
         Route("/api/questions/{question_id:id}/ban", moderation.ban, methods=["POST"]),
+        Route("/api/questions/{question_id:id}/unban", moderation.unban, methods=["POST"]),
         Route("/api/questions/{question_id:id}/retranslate", moderation.retranslate, methods=["POST"]),
         Route("/api/questions/{question_id:id}/{action}", moderation.question_action, methods=["POST"]),
         Route("/api/studios/{studio_id:id}/queue", moderation.reorder_queue, methods=["POST"]),

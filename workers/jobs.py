@@ -5,9 +5,11 @@ once, here: a route without a model is final at once (translate.py); the
 database or Redis away does not count against a question (it stays pending and
 the sweep queues it again); a batch that fails otherwise is split, each question
 tried again alone, so one question that breaks the engine harms no other; a
-question that fails alone (an engine error, a timeout) or whose worker was killed
-mid-job counts one attempt, is retried after 1, 3, 10 s, and after
-``translate_max_attempts`` attempts ends 'untranslated' with the reason.
+question too long for the model (alone) is final at once (``too_long``: another
+try fails the same way); a question that fails alone otherwise (an engine error,
+a timeout) or whose worker was killed mid-job counts one attempt, is retried after
+1, 3, 10 s, and after ``translate_max_attempts`` attempts ends 'untranslated'
+(``engine_failed``). The engine's own words go to this log, never to the database.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rq import Queue
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from qa_service.domain.translation_problem import ENGINE_FAILED, TOO_LONG, Problem
 from qa_service.services.context import OUTAGE_ERRORS
 
 from . import runtime
@@ -30,6 +33,14 @@ from .translate import mark_untranslated, translate_questions
 log = logging.getLogger(__name__)
 JOB = "workers.jobs.translate_question"
 _JOB_ID = re.compile(r"t[qr](\d+)-[0-9a-f]+")  # tq: may be batched; tr: a retry, alone
+# What CTranslate2 says when a text needs more positions than the model has
+# ("No position encodings are defined for positions >= 64, but got position 500").
+_TOO_LONG = re.compile(r"position encodings are defined for positions|maximum (sequence|input) length", re.I)
+
+
+def classify(exc: BaseException) -> str:
+    """The problem code of an engine failure: too_long (permanent) or engine_failed."""
+    return TOO_LONG if _TOO_LONG.search(str(exc)) else ENGINE_FAILED
 
 
 def _job(question_id: int, timeout: int, alone: bool) -> Any:
@@ -135,14 +146,24 @@ def attempt(rt: runtime.Runtime, ids: list[int]) -> dict[str, Any]:
             log.warning("could not refund the attempt (%r)", again)
         return {"waiting": ready}  # still pending, soon not leased: the sweep queues them again
     except Exception as exc:  # an engine error or a timeout
-        reason = "translation timed out" if isinstance(exc, JobTimeoutException) else f"translation failed: {exc!r}"
-        log.warning("translation of %d question(s) failed: %s", len(ready), reason, exc_info=True)
+        timed_out = isinstance(exc, JobTimeoutException)
+        code = ENGINE_FAILED if timed_out else classify(exc)
+        log.warning(
+            "translation of %d question(s) %s (%s): %r",
+            len(ready),
+            "timed out" if timed_out else "failed",
+            code,
+            exc,
+            exc_info=not timed_out,
+        )
         if len(ready) > 1:  # whose fault? each is tried again alone; this try counts for none
             rt.attempts.refund(ready)
             rt.retries.schedule(ready, 1)
+        elif code == TOO_LONG:  # another try would fail the same way
+            _give_up(rt, ready[0], counts[ready[0]][0], code)
         else:
-            _retry_or_give_up(rt, ready[0], counts[ready[0]][0], reason)
-        return {"failed": ready, "error": reason}
+            _retry_or_give_up(rt, ready[0], counts[ready[0]][0], code)
+        return {"failed": ready, "error": code}
     rt.attempts.clear(ready)  # each is done, untranslated, re-translated meanwhile or gone
     out: dict[str, Any] = {"translated": result.done, "batch": len(ids)}
     if result.untranslated:
@@ -161,10 +182,15 @@ def _retry_or_give_up(rt: runtime.Runtime, qid: int, attempts: int, reason: str)
 
 
 def _give_up(rt: runtime.Runtime, qid: int, attempts: int, reason: str | None) -> None:
-    """After the last attempt: 'untranslated: reason', still approvable."""
-    reason = f"{reason or STOPPED_MID_JOB} ({attempts} attempts)"
+    """After the last attempt (or a permanent failure): untranslated, still approvable.
+    ``reason``: the last attempt's problem code (or, for a worker that died in it,
+    what the attempts record says: engine_failed)."""
+    problem = Problem(TOO_LONG if reason == TOO_LONG else ENGINE_FAILED)
+    log.warning(
+        "question %s untranslated (%s) after %d attempt(s): %s", qid, problem.code, attempts, reason or STOPPED_MID_JOB
+    )
     try:
-        mark_untranslated(rt.ctx, qid, reason)
+        mark_untranslated(rt.ctx, qid, problem)
     except OUTAGE_ERRORS as exc:  # still pending: the next attempt gives up again
         log.warning("could not mark question %s untranslated (%s)", qid, exc)
         return

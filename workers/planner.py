@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from qa_service.domain.translation_problem import Problem
+
 PIVOT = "en"
 
 
@@ -87,6 +89,13 @@ def missing_reason(gaps: list[Gap], pairs: set[tuple[str, str]]) -> str:
     codes = _unique(c for gap in gaps for c in install_codes(gap, pairs))
     reason = "no model " + ", ".join(_unique(str(g) for g in gaps))
     return reason + (f"; install: qa-service models install {' '.join(codes)}" if codes else "")
+
+
+def missing_problem(gaps: list[Gap], pairs: set[tuple[str, str]]) -> Problem:
+    """The same as a stored problem (``no_model``), for the console to explain."""
+    codes = _unique(c for gap in gaps for c in install_codes(gap, pairs))
+    unique = list(dict.fromkeys(gaps))
+    return Problem.no_model(((g.source, g.targets) for g in unique), codes)
 
 
 def _unique(items: Iterable[str]) -> list[str]:

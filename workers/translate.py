@@ -5,7 +5,8 @@ engine call per route, caches by (text, route, model version), then writes
 translations, never over a moderator's hand-edited one, and only if the question
 still has the text and language it was translated from. A route without a model
 ends the question 'untranslated' at once (waiting would not install one); what
-could be translated is stored all the same.
+could be translated is stored all the same. Why a question is untranslated is
+stored as a code (qa_service.domain.translation_problem), never as engine text.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any
 from sqlmodel import col, select
 
 from qa_service.db.models import Event, Question, Speaker, Studio, Translation, utcnow
+from qa_service.domain.translation_problem import GONE, Problem
 from qa_service.services import fanout
 from qa_service.services.context import Context
 
 from . import metrics
-from .planner import Plan, missing_reason, plan
+from .planner import Plan, missing_problem, missing_reason, plan
 
 log = logging.getLogger(__name__)
 CACHE_TTL = 7 * 24 * 3600
@@ -38,13 +40,13 @@ class Work:
     language: str
     plan: Plan
     detected: str | None
-    impossible: str | None = None  # why no plan can be made at all
+    gone: bool = False  # its speaker, studio or event no longer exists: no plan can be made
 
 
 @dataclass
 class BatchResult:
     done: list[int] = field(default_factory=list)
-    untranslated: dict[int, str] = field(default_factory=dict)  # no model for a route: final, with the reason
+    untranslated: dict[int, str] = field(default_factory=dict)  # no model for a route: final, with the problem
     stale: list[int] = field(default_factory=list)  # re-translated meanwhile: left to the job that queued
     announced: list[int] = field(default_factory=list)  # changed in the database, so an event went out
 
@@ -66,7 +68,7 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
             event = db.get(Event, q.event_id)
             studio = db.get(Studio, q.studio_id)
             if speaker is None or event is None or studio is None:
-                work[q.id] = Work(q.text, q.language, Plan(), None, "its speaker, studio or event no longer exists")
+                work[q.id] = Work(q.text, q.language, Plan(), None, gone=True)
                 continue
             p = plan(q.language, speaker.languages, event.moderator_language, studio.host_languages, engine.pairs)
             detector = detector_for(event)
@@ -95,10 +97,17 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
             before = (q.translation_state, q.translation_error, q.detected_language)
             rows_changed = _store(db, qid, results.get(qid, {}))
             q.detected_language = w.detected
-            if w.impossible or w.plan.missing:
-                reason = (w.impossible or missing_reason(w.plan.missing, engine.pairs))[:300]
-                q.translation_state, q.translation_error = "untranslated", reason
-                out.untranslated[qid] = reason
+            if w.gone or w.plan.missing:
+                problem = Problem(GONE) if w.gone else missing_problem(w.plan.missing, engine.pairs)
+                if q.translation_state != "untranslated":  # said once, not at every sweep
+                    why = (
+                        "its speaker, studio or event is gone"
+                        if w.gone
+                        else missing_reason(w.plan.missing, engine.pairs)
+                    )
+                    log.info("question %s untranslated: %s", qid, why)
+                q.translation_state, q.translation_error = "untranslated", problem.stored()
+                out.untranslated[qid] = problem.stored()
             else:
                 q.translation_state, q.translation_error = "done", None
                 out.done.append(qid)
@@ -169,16 +178,17 @@ def _store(db: Any, qid: int, results: dict[str, tuple[str, str]]) -> bool:
     return changed
 
 
-def mark_untranslated(ctx: Context, qid: int, reason: str) -> bool:
+def mark_untranslated(ctx: Context, qid: int, problem: Problem) -> bool:
     """Give up on machine translation; moderators can still read, edit and approve.
     False (and no event) if there was nothing to change."""
+    stored = problem.stored()
     with ctx.transaction() as (db, outbox):
         q = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
         if q is None or q.translation_state == "done":
             return False
-        if (q.translation_state, q.translation_error) == ("untranslated", reason[:300]):
+        if (q.translation_state, q.translation_error) == ("untranslated", stored):
             return False
-        q.translation_state, q.translation_error, q.updated_at = "untranslated", reason[:300], utcnow()
+        q.translation_state, q.translation_error, q.updated_at = "untranslated", stored, utcnow()
         db.add(q)
         db.flush()
         fanout.question_changed(db, outbox, q, old_status=q.status)

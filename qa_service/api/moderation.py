@@ -45,7 +45,10 @@ async def question_action(request: Request) -> JSONResponse:
     description: >
       action is one of approve, enqueue, dequeue, on_air, skip, answer, reject,
       reopen, merge. Body {version, reason?, into?, enqueue?}; a stale version
-      gives 409 question.stale_version.
+      gives 409 question.stale_version. on_air takes a queued question, or an
+      approved one (queued, then put on air: one request, one undo); either way the
+      studio's current on-air question becomes answered. enqueue puts an approved
+      question back at the end of its studio's queue.
     responses:
       200: the question (moderator view)
       400: question.illegal_transition, question.reason_required
@@ -63,6 +66,7 @@ async def question_action(request: Request) -> JSONResponse:
         reason=clean_text(optional_text(data, "reason"), field="reason", max_chars=200, required=False),
         merged_into=int_field(data, "into", required=False),
         enqueue=bool_field(data, "enqueue", default=True),
+        from_approved=True,
     )
     return JSONResponse(result)
 
@@ -125,6 +129,22 @@ async def ban(request: Request) -> JSONResponse:
             address_minutes=hub.settings.address_ban_minutes if minutes is None else minutes,
         )
     )
+
+
+async def unban(request: Request) -> JSONResponse:
+    """
+    summary: Take back the ban of this question's asker
+    description: >
+      Removes the event's ban of the asker's viewer token and the ban of the address
+      this question came from (if any). Questions hidden meanwhile stay hidden; the
+      asker's next questions reach the moderators. No body.
+    responses:
+      200: {banned}
+    """
+    user = await staff(request, *MODERATORS)
+    hub = hub_of(request)
+    qid = path_int(request, "question_id")
+    return JSONResponse(await hub.run(questions.unban_asker, hub.ctx, await hub.event_id(), qid, user.username))
 
 
 async def edit_translation(request: Request) -> JSONResponse:

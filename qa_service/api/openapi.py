@@ -143,9 +143,12 @@ SCHEMAS: dict[str, Any] = {
             "queue_position",
             "reject_reason",
             "merged_into",
+            "merged_count",
+            "merged_ids",
             "starred",
             "translation_state",
             "translation_error",
+            "translation_problem",
             "translations",
             "created_at",
             "updated_at",
@@ -165,12 +168,35 @@ SCHEMAS: dict[str, Any] = {
         queue_position=_nullable({"type": "number"}),
         reject_reason=_nullable(STRING),
         merged_into=_nullable(ID),
+        merged_count={
+            "type": "integer",
+            "minimum": 0,
+            "description": "questions merged into this one, directly or through another merged one",
+        },
+        merged_ids={"type": "array", "items": ID, "description": "those questions' ids, ascending"},
         starred={"type": "boolean"},
         translation_state=STRING,
-        translation_error=_nullable(STRING),
+        translation_error=_nullable(
+            {"type": "string", "description": "why it is untranslated and what fixes it, in English, for people"}
+        ),
+        translation_problem=_nullable(_ref("TranslationProblem")),
         translations={"type": "object", "additionalProperties": _ref("Translation")},
         created_at=TIME,
         updated_at=TIME,
+    ),
+    "TranslationProblem": _object(
+        ["code", "pairs", "command"],
+        code={
+            "enum": ["no_model", "too_long", "engine_failed", "gone"],
+            "description": "no_model: no language pack for pairs; too_long: longer than the model takes; "
+            "engine_failed: the engine failed on every try; gone: its speaker, studio or event was removed",
+        },
+        pairs={
+            "type": "array",
+            "items": {"type": "array", "items": STRING, "minItems": 2, "maxItems": 2},
+            "description": "no_model: the [source, target] pairs a language pack would close",
+        },
+        command=_nullable({"type": "string", "description": "no_model: the command that installs them"}),
     ),
     "HostQuestion": _object(
         [
@@ -183,6 +209,7 @@ SCHEMAS: dict[str, Any] = {
             "status",
             "version",
             "queue_position",
+            "merged_count",
             "translations",
         ],
         id=ID,
@@ -194,6 +221,7 @@ SCHEMAS: dict[str, Any] = {
         status={"enum": ["queued", "on_air", "answered"]},
         version=INT,
         queue_position=_nullable({"type": "number"}),
+        merged_count={"type": "integer", "minimum": 0, "description": "similar questions merged into this one"},
         translations={
             "type": "object",
             "additionalProperties": _object(["text", "engine"], text=STRING, engine=STRING),
@@ -428,6 +456,17 @@ PATHS: dict[str, dict[str, Any]] = {
             "so a viewer who drops its token is still caught meanwhile.",
         )
     },
+    "/api/questions/{question_id}/unban": {
+        "post": _operation(
+            "Take back the ban of this question's asker",
+            _object(["banned"], banned={"const": False}),
+            ["400", "404"],
+            parameters=[QUESTION_ID],
+            description="Removes the event's ban of the asker's viewer token and the ban of the address this "
+            "question came from (if any); audited as unban. Questions hidden meanwhile stay hidden; the asker's "
+            "next questions reach the moderators.",
+        )
+    },
     "/api/questions/{question_id}/retranslate": {
         "post": _operation(
             "Translate a question again by machine",
@@ -461,7 +500,10 @@ PATHS: dict[str, dict[str, Any]] = {
                 ),
                 {"version": 1},
             ),
-            description="400 question.reason_required, question.merge_target_required, question.merge_self, "
+            description="on_air takes a queued question, or an approved one (queued first: one request, one undo); "
+            "the studio's current on-air question becomes answered. enqueue puts an approved question back at the "
+            "end of the queue. "
+            "400 question.reason_required, question.merge_target_required, question.merge_self, "
             "action.unknown; 404 question.unknown; 409 question.stale_version, question.illegal_transition, "
             "question.merge_target_closed, studio.on_air_taken.",
         )

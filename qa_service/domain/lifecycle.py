@@ -9,9 +9,17 @@
 reject and merge are allowed from pending, approved and queued.  Every change
 bumps the version; an action naming a stale version is refused.
 
+Some requests take two arrows at once (``steps``): approve then enqueue (approve,
+by default), and, for a moderator, enqueue then on_air (putting an approved
+question on air directly, say one taken out of the queue a moment ago).
+
+A merged question has no life of its own: its asker sees the status of the
+question it was merged into (``viewer_status`` of that one).
+
 Undo restores the status a question had before its last request, but only along
-these arrows (backwards, or forwards again when an undo is undone), and never
-puts a question on air while another question of its studio is on air.
+these arrows or a request's two of them (backwards, or forwards again when an undo
+is undone), and never puts a question on air while another question of its studio
+is on air.
 """
 
 from __future__ import annotations
@@ -57,6 +65,18 @@ TRANSITIONS: dict[Action, tuple[tuple[Status, ...], Status]] = {
     Action.reopen: ((Status.rejected,), Status.pending),
     Action.merge: (_OPEN, Status.merged),
 }
+
+# Requests that take two arrows at once: (action asked, status it starts from) -> the steps.
+COMPOUND: dict[tuple[Action, Status], tuple[Action, Action]] = {
+    (Action.approve, Status.pending): (Action.approve, Action.enqueue),  # approve into the queue
+    (Action.on_air, Status.approved): (Action.enqueue, Action.on_air),  # a moderator's "on air now"
+}
+
+# The reject reason of a banned viewer's questions: stored rejected, never shown to
+# moderators or hosts, and to the asker as if still waiting.
+HIDDEN = "hidden"
+# Reject reasons the viewer page shows in the asker's language (the console's presets).
+REASON_PRESETS = frozenset({"duplicate", "off_topic", "answered", "inappropriate", "no_time"})
 
 # Statuses a studio's host (and its public display) may ever see.
 HOST_VISIBLE = frozenset({Status.queued, Status.on_air, Status.answered})
@@ -112,11 +132,23 @@ def transition(
     return replace(state, status=target, version=state.version + 1, reject_reason=None)
 
 
+def steps(action: Action, status: Status, *, enqueue: bool = True, from_approved: bool = False) -> list[Action]:
+    """The arrows one request takes from ``status``: ``action`` alone, or a
+    ``COMPOUND`` request: approve also enqueues unless ``enqueue`` is false; on_air
+    of an approved question enqueues it first if ``from_approved`` (moderators; a
+    host only ever puts a queued question on air). Each step is still checked by
+    ``transition``."""
+    wanted = {Action.approve: enqueue, Action.on_air: from_approved}.get(action, False)
+    compound = COMPOUND.get((action, status))
+    return list(compound) if compound and wanted else [action]
+
+
 def _undo_moves() -> frozenset[tuple[Status, Status]]:
     """(current, restored) pairs an undo may produce: one request backwards (an
-    action, or approve with enqueue) or, when an undo is undone, forwards again."""
+    action, or a compound request) or, when an undo is undone, forwards again."""
     forward = {(s, target) for froms, target in TRANSITIONS.values() for s in froms}
-    forward.add((Status.pending, Status.queued))  # approve + enqueue, one request
+    for (_action, start), compound in COMPOUND.items():
+        forward.add((start, TRANSITIONS[compound[-1]][1]))
     return frozenset(forward | {(b, a) for a, b in forward})
 
 
@@ -151,8 +183,12 @@ def bump(state: QuestionState, *, expected_version: int | None) -> QuestionState
     return replace(state, version=state.version + 1)
 
 
-def viewer_status(status: Status) -> str:
-    """The status word a viewer sees for their own question."""
+def viewer_status(status: Status, reject_reason: str | None = None) -> str:
+    """The status word a viewer sees for their own question. A hidden one (a banned
+    asker's) reads as received: the ban is not revealed. A merged one reads as
+    approved here; the viewer's view follows the question it was merged into."""
+    if status is Status.rejected and reject_reason == HIDDEN:
+        return "received"
     return {
         Status.pending: "received",
         Status.approved: "approved",
@@ -162,3 +198,14 @@ def viewer_status(status: Status) -> str:
         Status.rejected: "not_selected",
         Status.merged: "approved",
     }[status]
+
+
+def viewer_reason(status: Status, reject_reason: str | None, *, presets_only: bool = False) -> str | None:
+    """The reason a viewer is shown: a rejected question's, never the hidden marker.
+    ``presets_only``: only a preset (the asker of a merged question is told the kept
+    question's fate, not a moderator's words about another person's question)."""
+    if status is not Status.rejected or reject_reason == HIDDEN:
+        return None
+    if presets_only and reject_reason not in REASON_PRESETS:
+        return None
+    return reject_reason

@@ -3,29 +3,82 @@ decides which channel hears about which question."""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
 
 from ..bus import channels
 from ..db.models import Question
-from ..domain.lifecycle import HOST_VISIBLE, Status
+from ..domain.lifecycle import HOST_VISIBLE, Status, viewer_status
 from .context import Outbox
-from .views import host_question, moderator_question, translations_of, viewer_question
+from .merges import descendants, followed, kept_chain
+from .views import host_question, moderator_question, translations_of, viewer_question, viewer_questions
 
 
 def question_changed(
     db: Session, outbox: Outbox, q: Question, *, old_status: str | None, created: bool = False
 ) -> None:
+    """A question changed (call after the change is flushed). Its asker, the
+    moderators and, once queued, its studio hear of it; so do the askers of the
+    questions merged into it when what they see changes (they follow its status)."""
     assert q.id is not None
     translations = [] if created else translations_of(db, [q.id])[q.id]  # a new question has none yet
+    merged_ids = [] if created else descendants(db, [q.id])[q.id]  # nothing is merged into a new one
     kind = "question.created" if created else "question.updated"
-    outbox.add(q.event_id, channels.MODERATION, kind, moderator_question(q, translations))
-    outbox.add(q.event_id, channels.viewer(q.viewer_id), kind, viewer_question(q))
+    outbox.add(q.event_id, channels.MODERATION, kind, moderator_question(q, translations, merged_ids))
+    kept = followed(db, [q]).get(q.id) if q.status == Status.merged.value else None
+    outbox.add(q.event_id, channels.viewer(q.viewer_id), kind, viewer_question(q, kept))
     new_visible = Status(q.status) in HOST_VISIBLE
     old_visible = old_status is not None and Status(old_status) in HOST_VISIBLE
     if new_visible:
-        outbox.add(q.event_id, channels.studio(q.studio_id), "queue.upsert", host_question(q, translations))
+        outbox.add(
+            q.event_id, channels.studio(q.studio_id), "queue.upsert", host_question(q, translations, len(merged_ids))
+        )
     elif old_visible:
         outbox.add(q.event_id, channels.studio(q.studio_id), "queue.remove", {"id": q.id})
+    if merged_ids and _followers_see_a_change(old_status, q):
+        followers_changed(db, outbox, merged_ids)
+
+
+def _followers_see_a_change(old_status: str | None, q: Question) -> bool:
+    """Whether the askers of questions merged into ``q`` see something new: its
+    viewer status word changed (approved and queued read the same), or it was merged
+    or un-merged (they follow another question now)."""
+    if old_status is None or old_status == q.status:
+        return False
+    if Status.merged.value in (old_status, q.status):
+        return True
+    return viewer_status(Status(old_status)) != viewer_status(Status(q.status)) or q.status == Status.rejected.value
+
+
+def followers_changed(db: Session, outbox: Outbox, ids: Iterable[int]) -> None:
+    """Tell each asker of the merged questions ``ids`` what their question shows now."""
+    rows = list(db.exec(select(Question).where(col(Question.id).in_(list(ids))).order_by(col(Question.id))))
+    for row, view in zip(rows, viewer_questions(db, rows), strict=True):
+        outbox.add(row.event_id, channels.viewer(row.viewer_id), "question.updated", view)
+
+
+def merges_changed(db: Session, outbox: Outbox, target_ids: Iterable[int | None]) -> None:
+    """Questions were merged into (or taken back from) ``target_ids``: the kept
+    questions' merged counts changed, for them and for any question they follow.
+    Moderators get them anew, and their studio's host if it shows them. Their
+    version does not change (nothing of theirs did): clients apply an equal one."""
+    chain: list[Question] = []
+    for target_id in dict.fromkeys(target_ids):
+        chain += [k for k in kept_chain(db, target_id) if k not in chain]
+    ids = [k.id for k in chain if k.id is not None]
+    if not ids:
+        return
+    merged = descendants(db, ids)
+    translations = translations_of(db, ids)
+    for k in chain:
+        assert k.id is not None
+        outbox.add(
+            k.event_id, channels.MODERATION, "question.updated", moderator_question(k, translations[k.id], merged[k.id])
+        )
+        if Status(k.status) in HOST_VISIBLE:
+            view = host_question(k, translations[k.id], len(merged[k.id]))
+            outbox.add(k.event_id, channels.studio(k.studio_id), "queue.upsert", view)
 
 
 def queue_order(outbox: Outbox, event_id: int, studio_id: int, order: list[int], version: int) -> None:

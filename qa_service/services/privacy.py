@@ -4,7 +4,7 @@ their retention period (``QA_RETENTION_DAYS``) is over.
 Forgetting deletes the viewer's questions with their translations and the audit
 rows about them (those hold the text, before and after a moderator's edit), and
 the viewer's bans. Other viewers' questions merged into a forgotten one stay,
-detached (``merged_into`` empty). Screens learn of it as of any change: the
+detached (``merged_into`` empty): their askers see them approved, as merged. Screens learn of it as of any change: the
 studio's queue loses the question (``queue.remove``, ``queue.order``), and the
 moderation and viewer channels get a ``channel.stale`` marker, so those sockets
 resync from the database. The bus history (Redis streams) and the translation
@@ -44,6 +44,7 @@ from ..domain.errors import NotFound
 from ..domain.lifecycle import HOST_VISIBLE, Status
 from . import fanout
 from .context import Context
+from .merges import descendants
 from .questions import lock_studio, queued_in
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
         ids = [q.id for q in asked if q.id is not None]
         shown = {(q.event_id, q.studio_id) for q in asked if Status(q.status) in HOST_VISIBLE}
         cache_keys = _cache_keys(ctx, db, asked)
+        # Others' questions merged into these: their askers no longer follow them.
+        followers = sorted({f for found in descendants(db, ids).values() for f in found} - set(ids))
+        kept = {q.merged_into_id for q in asked if q.status == Status.merged.value} - {None, *ids}
         db.exec(  # type: ignore[call-overload]
             sa.update(Question).where(col(Question.merged_into_id).in_(ids)).values(merged_into_id=None)
         )
@@ -71,6 +75,10 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
         audit = _delete(db, ModerationAction, col(ModerationAction.question_id).in_(ids))
         bans = _delete(db, Ban, col(Ban.viewer_id) == viewer_id)
         _delete(db, Question, col(Question.id).in_(ids))
+        if followers:
+            fanout.followers_changed(db, outbox, followers)
+        if kept:  # fewer questions merged into these now
+            fanout.merges_changed(db, outbox, sorted(k for k in kept if k is not None))
 
         removed: dict[int, list[int | None]] = defaultdict(list)
         for q in asked:

@@ -30,7 +30,7 @@ from ..db.models import (
 from ..domain import lifecycle
 from ..domain import queue as queue_rules
 from ..domain.errors import Conflict, DomainError, NotFound
-from ..domain.lifecycle import Action, QuestionState, Status, bump, transition
+from ..domain.lifecycle import HIDDEN, Action, QuestionState, Status, bump, steps, transition
 from ..domain.validation import (
     LANGUAGE_CODE,
     check_id,
@@ -42,9 +42,8 @@ from ..domain.validation import (
 )
 from . import fanout
 from .context import Context, Outbox
-from .views import iso, moderator_question, translations_of, viewer_question
-
-HIDDEN = "hidden"  # the reject reason of a banned viewer's questions
+from .merges import descendants
+from .views import iso, moderator_question, translations_of, viewer_question, viewer_questions
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def find_existing(ctx: Context, viewer_id: str, client_id: object) -> dict[str, 
     cid = clean_client_id(client_id)
     with ctx.read() as db:
         q = db.exec(select(Question).where(Question.viewer_id == viewer_id, Question.client_id == cid)).first()
-        return viewer_question(q) if q else None
+        return viewer_questions(db, [q])[0] if q else None
 
 
 def event_languages(db: Session, event_id: int, speaker: Speaker | None = None) -> set[str]:
@@ -207,14 +206,12 @@ def _store_group(
     speakers: dict[int, tuple[Speaker, Segment, set[str]] | None] = {}
     new: list[tuple[int, Question]] = []
     again: list[tuple[int, Question]] = []  # sent twice within this group: the first one answers
+    before: list[tuple[int, Question]] = []  # stored by an earlier request
     for i, f in fields.items():
         request = requests[i]
         known = stored.get((request.viewer_id, f.client_id))
         if known is not None:
-            if known.id is None:  # asked earlier in this group: answered once it is stored
-                again.append((i, known))
-            else:
-                results[i] = AskResult(viewer_question(known), created=False)
+            (before if known.id is not None else again).append((i, known))
             continue
         try:
             q = _new_question(db, event_id, request, f, allowed, speakers)
@@ -239,6 +236,8 @@ def _store_group(
         fanout.question_changed(db, outbox, q, old_status=None, created=True)
     for i, q in again:
         results[i] = AskResult(viewer_question(q), created=False)
+    for (i, _q), view in zip(before, viewer_questions(db, [q for _i, q in before]), strict=True):
+        results[i] = AskResult(view, created=False)
 
 
 def _new_question(
@@ -290,6 +289,11 @@ def _load(db: Session, event_id: int, question_id: int, *, lock: bool = True) ->
     if q is None:
         raise NotFound("question.unknown", f"there is no question {question_id}")
     return q
+
+
+def _moderator_view(db: Session, q: Question) -> dict[str, Any]:
+    assert q.id is not None
+    return moderator_question(q, translations_of(db, [q.id])[q.id], descendants(db, [q.id])[q.id])
 
 
 def _state(q: Question) -> QuestionState:
@@ -433,6 +437,8 @@ def _apply(
     db.flush()
     _audit(db, q, actor, action.value, before, batch=batch)
     fanout.question_changed(db, outbox, q, old_status=old)
+    if action is Action.merge:
+        fanout.merges_changed(db, outbox, [q.merged_into_id])
 
 
 def moderate(
@@ -446,10 +452,13 @@ def moderate(
     reason: str | None = None,
     merged_into: int | None = None,
     enqueue: bool = True,
+    from_approved: bool = False,
 ) -> dict[str, Any]:
-    """Apply one life-cycle action under the studio's lock. ``approve`` also queues
-    unless ``enqueue`` is false. ``on_air`` marks the studio's current on-air question
-    answered. A change to the studio's queue or on-air question bumps its queue version."""
+    """Apply one life-cycle request under the studio's lock, as one undo batch.
+    ``approve`` also queues unless ``enqueue`` is false. ``on_air`` marks the
+    studio's current on-air question answered; with ``from_approved`` (moderators)
+    it also takes an approved question, queueing it first (lifecycle.steps). A
+    change to the studio's queue or on-air question bumps its queue version."""
     try:
         act = Action(action)
     except ValueError:
@@ -461,25 +470,25 @@ def moderate(
         old = q.status
         if act is Action.merge:
             _check_merge_target(db, event_id, q, merged_into)
-        if act is Action.on_air:
+        todo = steps(act, Status(old), enqueue=enqueue, from_approved=from_approved)
+        if act is Action.on_air:  # an illegal request rolls it all back
             for other in _on_air_in(db, q.studio_id):
                 _apply(db, outbox, other, Action.answer, actor, expected_version=None)
-        _apply(
-            db,
-            outbox,
-            q,
-            act,
-            actor,
-            expected_version=expected_version,
-            reason=reason,
-            merged_into=merged_into,
-            batch=batch,
-        )
-        if act is Action.approve and enqueue:
-            _apply(db, outbox, q, Action.enqueue, actor, expected_version=None, batch=batch)
+        for n, step in enumerate(todo):
+            _apply(
+                db,
+                outbox,
+                q,
+                step,
+                actor,
+                expected_version=expected_version if n == 0 else None,
+                reason=reason,
+                merged_into=merged_into,
+                batch=batch,
+            )
         if _in_queue(old) or _in_queue(q.status):
             _announce_order(db, outbox, studio)
-        return moderator_question(q, translations_of(db, [question_id])[question_id])
+        return _moderator_view(db, q)
 
 
 def _check_merge_target(db: Session, event_id: int, q: Question, target_id: int | None) -> None:
@@ -525,7 +534,7 @@ def edit_translation(
             db, q, actor, "edit_translation", before | {"language": lang, "text": old_text}, language=lang, text=fixed
         )
         fanout.question_changed(db, outbox, q, old_status=q.status)
-        return moderator_question(q, translations_of(db, [question_id])[question_id])
+        return _moderator_view(db, q)
 
 
 def set_starred(
@@ -540,7 +549,7 @@ def set_starred(
         db.flush()
         _audit(db, q, actor, "star" if starred else "unstar", before)
         fanout.question_changed(db, outbox, q, old_status=q.status)
-        return moderator_question(q, translations_of(db, [question_id])[question_id])
+        return _moderator_view(db, q)
 
 
 def reorder(
@@ -648,7 +657,9 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         new = lifecycle.undo(
             _state(q), earlier, expected_version=expected_version, on_air_elsewhere=elsewhere[0] if elsewhere else None
         )
-        before, old = _snapshot(q), q.status
+        if new.status is Status.merged:  # merged again (an undo undone): into an open question only
+            _check_merge_target(db, event_id, q, new.merged_into)
+        before, old, old_target = _snapshot(q), q.status, q.merged_into_id
         q.status, q.version, q.reject_reason, q.merged_into_id = (
             new.status.value,
             new.version,
@@ -661,9 +672,11 @@ def undo(ctx: Context, event_id: int, question_id: int, actor: str, *, expected_
         db.flush()
         _audit(db, q, actor, "undo", before, undid=last.action)
         fanout.question_changed(db, outbox, q, old_status=old)
+        if Status.merged.value in (old, q.status):
+            fanout.merges_changed(db, outbox, [old_target if old == Status.merged.value else None, q.merged_into_id])
         if _in_queue(old) or _in_queue(q.status):
             _announce_order(db, outbox, studio)
-        return moderator_question(q, translations_of(db, [question_id])[question_id])
+        return _moderator_view(db, q)
 
 
 _UNDOABLE = [a.value for a in Action] + ["undo"]
@@ -714,6 +727,32 @@ def _ban(ctx: Context, event_id: int, question_id: int, actor: str, minutes: int
         return {"banned": q.viewer_id[:8], "address_banned_until": iso(until) if until else None}
 
 
+def unban_asker(ctx: Context, event_id: int, question_id: int, actor: str) -> dict[str, Any]:
+    """Take back a ban made from this question: the event's ban of its asker's
+    viewer, and the ban of its address (its keyed hash, if it has one). Questions
+    hidden meanwhile stay hidden; the asker's next ones reach the moderators."""
+    with ctx.transaction() as (db, _):
+        q = _load(db, event_id, question_id, lock=False)
+        viewer = _delete(db, Ban, sa.and_(col(Ban.event_id) == event_id, col(Ban.viewer_id) == q.viewer_id))
+        address = 0
+        if q.address_hash is not None:
+            where = sa.and_(col(AddressBan.event_id) == event_id, col(AddressBan.address_hash) == q.address_hash)
+            address = _delete(db, AddressBan, where)
+        if viewer or address:
+            after = {"viewer": q.viewer_id[:8], "address": bool(address)}
+            db.add(
+                ModerationAction(
+                    event_id=event_id, question_id=q.id, actor=actor, action="unban", before=None, after=after
+                )
+            )
+        return {"banned": False}
+
+
+def _delete(db: Session, table: type, where: sa.ColumnElement[bool]) -> int:
+    result = db.exec(sa.delete(table).where(where))  # type: ignore[call-overload]
+    return int(result.rowcount or 0)
+
+
 def retranslate(
     ctx: Context, event_id: int, question_id: int, actor: str, *, expected_version: int | None, language: object = None
 ) -> dict[str, Any]:
@@ -738,4 +777,4 @@ def retranslate(
         fanout.question_changed(db, outbox, q, old_status=q.status)
         outbox.after_commit.extend(functools.partial(hook, question_id) for hook in ctx.on_question_created)
         outbox.after_commit.extend(functools.partial(hook, [question_id]) for hook in ctx.on_questions_created)
-        return moderator_question(q, translations_of(db, [question_id])[question_id])
+        return _moderator_view(db, q)

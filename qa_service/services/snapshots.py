@@ -13,10 +13,11 @@ from sqlmodel import col, select
 
 from ..db.models import Event, Question, Studio
 from ..domain.errors import NotFound
-from ..domain.lifecycle import HOST_VISIBLE, Status
+from ..domain.lifecycle import HIDDEN, HOST_VISIBLE, Status
 from ..settings import Settings
 from .context import Context
-from .views import host_question, moderator_question, schedule_view, studio_view, translations_of, viewer_question
+from .merges import descendants
+from .views import host_question, moderator_question, schedule_view, studio_view, translations_of, viewer_questions
 
 MODERATOR_LIMIT = 5000
 HOST_ANSWERED_TAIL = 5
@@ -53,16 +54,17 @@ def moderator(ctx: Context, event_id: int) -> dict[str, Any]:
                 select(Question)
                 .where(
                     Question.event_id == event_id,
-                    sa.or_(col(Question.reject_reason).is_(None), col(Question.reject_reason) != "hidden"),
+                    sa.or_(col(Question.reject_reason).is_(None), col(Question.reject_reason) != HIDDEN),
                 )
                 .order_by(Question.id.desc())  # type: ignore[union-attr]
                 .limit(MODERATOR_LIMIT)
             )
         )
-        tr = translations_of(db, [q.id for q in qs if q.id])
+        ids = [q.id for q in qs if q.id]
+        tr, merged = translations_of(db, ids), descendants(db, ids)
         return {
             "schedule": schedule_view(db, event),
-            "questions": [moderator_question(q, tr[q.id]) for q in reversed(qs) if q.id],
+            "questions": [moderator_question(q, tr[q.id], merged[q.id]) for q in reversed(qs) if q.id],
             "queue_versions": queue_versions,
             "translation": translation_status(ctx),
         }
@@ -91,12 +93,13 @@ def host(ctx: Context, event_id: int, studio_id: int) -> dict[str, Any]:
             )
         )
         qs = live + answered
-        tr = translations_of(db, [q.id for q in qs if q.id])
+        ids = [q.id for q in qs if q.id]
+        tr, merged = translations_of(db, ids), descendants(db, ids)
         return {
             "studio": studio_view(studio),
             "queue_version": studio.queue_version,
             "schedule": schedule_view(db, event),
-            "questions": [host_question(q, tr[q.id]) for q in qs if q.id],
+            "questions": [host_question(q, tr[q.id], len(merged[q.id])) for q in qs if q.id],
             "translation": translation_status(ctx),
         }
 
@@ -111,7 +114,7 @@ def viewer_own(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
         qs = db.exec(
             select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
         ).all()
-        return viewer_own_empty(ctx.settings) | {"questions": [viewer_question(q) for q in qs]}
+        return viewer_own_empty(ctx.settings) | {"questions": viewer_questions(db, qs)}
 
 
 def viewer_own_empty(settings: Settings) -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from ..db.models import Event, Question, Segment, Speaker, Studio, Translation
-from ..domain.lifecycle import Status, viewer_status
+from ..domain.lifecycle import Status, viewer_reason, viewer_status
+from ..domain.translation_problem import Problem
+from .merges import Kept, followed
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -33,7 +36,9 @@ def translation_view(t: Translation) -> dict[str, Any]:
     }
 
 
-def moderator_question(q: Question, translations: list[Translation]) -> dict[str, Any]:
+def moderator_question(q: Question, translations: list[Translation], merged_ids: Sequence[int] = ()) -> dict[str, Any]:
+    """``merged_ids``: the questions merged into this one, directly or not (merges.descendants)."""
+    problem = Problem.parse(q.translation_error)
     return {
         "id": q.id,
         "speaker_id": q.speaker_id,
@@ -50,16 +55,19 @@ def moderator_question(q: Question, translations: list[Translation]) -> dict[str
         "queue_position": q.queue_position,
         "reject_reason": q.reject_reason,
         "merged_into": q.merged_into_id,
+        "merged_count": len(merged_ids),
+        "merged_ids": list(merged_ids),
         "starred": q.starred,
         "translation_state": q.translation_state,
-        "translation_error": q.translation_error,
+        "translation_error": problem.sentence() if problem else None,
+        "translation_problem": problem.view() if problem else None,
         "translations": {t.language: translation_view(t) for t in translations},
         "created_at": iso(q.created_at),
         "updated_at": iso(q.updated_at),
     }
 
 
-def host_question(q: Question, translations: list[Translation]) -> dict[str, Any]:
+def host_question(q: Question, translations: list[Translation], merged_count: int = 0) -> dict[str, Any]:
     return {
         "id": q.id,
         "speaker_id": q.speaker_id,
@@ -70,11 +78,20 @@ def host_question(q: Question, translations: list[Translation]) -> dict[str, Any
         "status": q.status,
         "version": q.version,
         "queue_position": q.queue_position,
+        "merged_count": merged_count,
         "translations": {t.language: {"text": t.text, "engine": t.engine} for t in translations},
     }
 
 
-def viewer_question(q: Question) -> dict[str, Any]:
+def viewer_question(q: Question, kept: Kept | None = None) -> dict[str, Any]:
+    """The asker's view of their question. A merged one shows the status of the
+    question kept in its place (``kept``, from merges.followed; None: that chain is
+    broken, and it reads as approved) and ``merged``: true; nothing else of the kept
+    question. A hidden one (banned asker) reads as received, without a reason."""
+    status, reason = Status(q.status), q.reject_reason
+    merged = status is Status.merged
+    if merged and kept is not None:
+        status, reason = kept.status, kept.reject_reason
     return {
         "id": q.id,
         "client_id": q.client_id,
@@ -82,11 +99,18 @@ def viewer_question(q: Question) -> dict[str, Any]:
         "text": q.text,
         "language": q.language,
         "display_name": q.display_name,
-        "status": viewer_status(Status(q.status)),
-        "reason": q.reject_reason if q.status == Status.rejected.value else None,
+        "status": viewer_status(status, reason),
+        "reason": viewer_reason(status, reason, presets_only=merged),
+        "merged": merged,
         "version": q.version,
         "created_at": iso(q.created_at),
     }
+
+
+def viewer_questions(db: Session, qs: Sequence[Question]) -> list[dict[str, Any]]:
+    """Viewer views of several questions, merge chains read in one query per link."""
+    kept = followed(db, qs)
+    return [viewer_question(q, kept.get(q.id) if q.id is not None else None) for q in qs]
 
 
 def segment_view(s: Segment) -> dict[str, Any]:

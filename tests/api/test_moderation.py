@@ -178,7 +178,7 @@ def test_banned_viewers_questions_are_hidden(moderator, ctx, event_id, sample) -
         "viewer-0001",
         {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Spam two", "language": "en"},
     )
-    assert hidden.question["status"] == "not_selected"
+    assert (hidden.question["status"], hidden.question["reason"]) == ("received", None)  # the ban is not revealed
     snapshot = moderator.get("/api/moderation/snapshot").json()
     texts = [q["text"] for q in snapshot["questions"]]
     assert "Spam one" in texts and "Spam two" not in texts
@@ -189,6 +189,79 @@ def test_banned_viewers_questions_are_hidden(moderator, ctx, event_id, sample) -
         {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": "Fine", "language": "en"},
     )
     assert other.question["status"] == "received"
+
+
+def test_unban_lets_the_askers_next_question_through(moderator, ctx, event_id, sample) -> None:
+    speaker = sample["speakers"]["moscow"][0].id
+
+    def ask(viewer: str, text: str, address: str = "addr-hash-1") -> dict[str, Any]:
+        payload = {"client_id": uuid.uuid4().hex, "speaker_id": speaker, "text": text, "language": "en"}
+        return questions.ask(ctx, event_id, viewer, payload, address_hash=address).question
+
+    def seen_by_moderators() -> list[str]:
+        return [q["text"] for q in moderator.get("/api/moderation/snapshot").json()["questions"]]
+
+    first = ask("viewer-0001", "Spam one")
+    banned = moderator.post(f"/api/questions/{first['id']}/ban", json={"address_minutes": 60}).json()
+    assert banned["address_banned_until"] is not None
+    ask("viewer-0001", "Hidden two")
+    ask("viewer-0002", "Hidden three, same address")
+    assert "Hidden two" not in seen_by_moderators() and "Hidden three, same address" not in seen_by_moderators()
+
+    r = moderator.post(f"/api/questions/{first['id']}/unban")
+    assert r.status_code == 200 and r.json() == {"banned": False}
+    after = ask("viewer-0001", "Welcome back")
+    other = ask("viewer-0003", "Same address, new viewer")
+    assert after["status"] == "received" and other["status"] == "received"
+    texts = seen_by_moderators()
+    assert "Welcome back" in texts and "Same address, new viewer" in texts
+    assert "Hidden two" not in texts  # hidden while banned: stays hidden
+    audit = moderator.get("/api/moderation/audit", params={"question_id": first["id"]}).json()["actions"]
+    assert [a["action"] for a in audit][:2] == ["unban", "ban"] and audit[0]["actor"] == "mod1"
+    assert audit[0]["after"] == {"viewer": "viewer-0", "address": True}
+    # Unbanning again changes nothing and says the same.
+    assert moderator.post(f"/api/questions/{first['id']}/unban").json() == {"banned": False}
+    anonymous = httpx.post(f"{str(moderator.base_url).rstrip('/')}/api/questions/{first['id']}/unban")
+    assert anonymous.status_code == 401
+
+
+def test_on_air_now_for_an_approved_question_and_enqueue_requeues(moderator, ctx, event_id, sample) -> None:
+    speaker = sample["speakers"]["moscow"][0].id
+    studio_id = sample["studios"]["moscow"].id
+    current, taken_out, waiting = (_ask(ctx, event_id, speaker, f"Q{i}?") for i in range(3))
+    post = moderator.post
+    for qid in (current, taken_out, waiting):
+        assert post(f"/api/questions/{qid}/approve", json={"version": 1}).json()["status"] == "queued"
+    assert post(f"/api/questions/{current}/on_air", json={"version": 3}).json()["status"] == "on_air"
+    out = post(f"/api/questions/{taken_out}/dequeue", json={"version": 3}).json()
+    assert out["status"] == "approved"
+
+    # One request: queued, then on air; the one on air is answered.
+    now = post(f"/api/questions/{taken_out}/on_air", json={"version": out["version"]})
+    assert now.status_code == 200, now.text
+    assert now.json()["status"] == "on_air" and now.json()["version"] == out["version"] + 2
+    with ctx.read() as db:
+        assert db.get(Question, current).status == "answered"
+        assert [q.id for q in questions.queued_in(db, studio_id)] == [waiting]
+    audit = moderator.get("/api/moderation/audit", params={"question_id": taken_out}).json()["actions"]
+    assert [a["action"] for a in audit[:2]] == ["on_air", "enqueue"]
+    assert audit[0]["after"]["batch"] == audit[1]["after"]["batch"]
+
+    # One undo takes both steps back: approved, out of the queue, nothing on air.
+    back = post(f"/api/questions/{taken_out}/undo", json={"version": now.json()["version"]}).json()
+    assert (back["status"], back["queue_position"]) == ("approved", None)
+    with ctx.read() as db:
+        assert db.get(Question, current).status == "answered"  # the host's answer stands
+        assert [q.id for q in questions.queued_in(db, studio_id)] == [waiting]
+
+    # enqueue is the re-queue: back at the end of the queue.
+    again = post(f"/api/questions/{taken_out}/enqueue", json={"version": back["version"]})
+    assert again.status_code == 200 and again.json()["status"] == "queued"
+    with ctx.read() as db:
+        assert [q.id for q in questions.queued_in(db, studio_id)] == [waiting, taken_out]
+    # A stale version is refused before anything moves.
+    stale = post(f"/api/questions/{waiting}/on_air", json={"version": 1})
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "question.stale_version"
 
 
 def login_as(client: httpx.Client, username: str) -> httpx.Client:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from qa_service.domain.errors import Conflict, DomainError
-from qa_service.domain.lifecycle import TRANSITIONS, Action, QuestionState, Status, transition, viewer_status
+from qa_service.domain.lifecycle import (
+    HIDDEN,
+    TRANSITIONS,
+    Action,
+    QuestionState,
+    Status,
+    steps,
+    transition,
+    viewer_reason,
+    viewer_status,
+)
 
 LEGAL = [
     (Status.pending, Action.approve, Status.approved),
@@ -80,3 +90,29 @@ def test_viewer_sees_plain_words() -> None:
     assert viewer_status(Status.on_air) == "on_air"
     assert viewer_status(Status.answered) == "answered"
     assert viewer_status(Status.rejected) == "not_selected"
+
+
+def test_a_hidden_question_reads_as_received_without_a_reason() -> None:
+    assert viewer_status(Status.rejected, HIDDEN) == "received"
+    assert viewer_reason(Status.rejected, HIDDEN) is None
+    assert viewer_status(Status.rejected, "off_topic") == "not_selected"
+    assert viewer_reason(Status.rejected, "off_topic") == "off_topic"
+
+
+def test_a_merged_asker_is_told_only_preset_reasons() -> None:
+    assert viewer_reason(Status.rejected, "duplicate", presets_only=True) == "duplicate"
+    assert viewer_reason(Status.rejected, "Rude, Bob", presets_only=True) is None
+    assert viewer_reason(Status.answered, None, presets_only=True) is None
+
+
+def test_requests_of_two_steps() -> None:
+    assert steps(Action.approve, Status.pending) == [Action.approve, Action.enqueue]
+    assert steps(Action.approve, Status.pending, enqueue=False) == [Action.approve]
+    # A moderator puts an approved question on air through the queue; a host cannot.
+    assert steps(Action.on_air, Status.approved, from_approved=True) == [Action.enqueue, Action.on_air]
+    assert steps(Action.on_air, Status.approved) == [Action.on_air]
+    assert steps(Action.on_air, Status.queued, from_approved=True) == [Action.on_air]
+    state = QuestionState(Status.approved, 4)
+    for n, action in enumerate(steps(Action.on_air, Status.approved, from_approved=True)):
+        state = transition(state, action, expected_version=4 + n)
+    assert state == QuestionState(Status.on_air, 6)

@@ -8,13 +8,18 @@ from qa_service.domain import queue
 from qa_service.domain.errors import Conflict
 from qa_service.domain.lifecycle import TRANSITIONS, UNDO_MOVES, QuestionState, Status, undo
 
-FORWARD = {(s, t) for froms, t in TRANSITIONS.values() for s in froms} | {(Status.pending, Status.queued)}
+# One arrow, or one request of two: approve + enqueue, and a moderator's enqueue + on_air.
+FORWARD = {(s, t) for froms, t in TRANSITIONS.values() for s in froms} | {
+    (Status.pending, Status.queued),
+    (Status.approved, Status.on_air),
+}
 
 
 def test_undo_moves_are_requests_backwards_or_forwards_again() -> None:
     assert UNDO_MOVES == FORWARD | {(t, s) for s, t in FORWARD}
     assert (Status.answered, Status.on_air) in UNDO_MOVES  # an answer taken back
     assert (Status.queued, Status.pending) in UNDO_MOVES  # approve + enqueue taken back
+    assert (Status.on_air, Status.approved) in UNDO_MOVES  # "on air now" of an approved one taken back
     assert (Status.answered, Status.queued) not in UNDO_MOVES and (Status.merged, Status.on_air) not in UNDO_MOVES
 
 

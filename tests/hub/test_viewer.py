@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from qa_service.db.models import Question
 from qa_service.services.context import Context
 
-from ..support import SECOND, WsClient, start_server, ws_client
+from ..support import SECOND, WsClient, start_server, wait_until, ws_client
 
 pytestmark = pytest.mark.integration
 
@@ -232,3 +232,51 @@ def test_country_comes_along_when_well_formed(server, ctx, sample) -> None:
     with ctx.transaction() as (db, _):
         assert db.get(Question, good).country == "EG"
         assert db.get(Question, odd).country is None
+
+
+def test_a_merged_askers_socket_follows_the_kept_question(server, ctx, event_id, sample) -> None:
+    from qa_service.services import questions
+
+    def act(qid: int, action: str, **kwargs: Any) -> None:
+        questions.moderate(ctx, event_id, qid, action, "mod1", expected_version=None, **kwargs)
+
+    with ws_client(f"{server.ws_base}/ws/viewer") as asker, ws_client(f"{server.ws_base}/ws/viewer") as keeper:
+        token = _hello(asker)["viewer_token"]
+        _hello(keeper)
+        mine = _ask(asker, live_speaker(sample), text="Will prices fall?")["payload"]["question"]["id"]
+        kept = _ask(keeper, live_speaker(sample), text="Kept: are prices going down?")["payload"]["question"]["id"]
+        act(mine, "merge", merged_into=kept)
+        for action, word in (("approve", "approved"), ("on_air", "on_air"), ("answer", "answered")):
+            act(kept, action)
+            event = asker.wait_event(
+                lambda e, word=word: e["type"] == "question.updated" and e["payload"]["status"] == word
+            )
+            assert event["channel"].startswith("viewer:") and event["payload"]["id"] == mine
+            assert event["payload"]["merged"] is True and event["payload"]["text"] == "Will prices fall?"
+        asker.drain(0.3 * SECOND)
+        assert "Kept" not in json.dumps(asker.events)
+    # A fresh snapshot, on a new socket of the same viewer, says the same.
+    with ws_client(f"{server.ws_base}/ws/viewer") as again:
+        _hello(again, viewer_token=token)
+        wait_until(lambda: again.pump(0.1) or again.snapshots, 5 * SECOND, "the hello snapshot")
+        (own,) = again.snapshots[-1]["payload"]["questions"]
+        assert (own["id"], own["status"], own["merged"], own["reason"]) == (mine, "answered", True, None)
+        assert again.request("snapshot")["payload"]["questions"] == [own]
+
+
+def test_a_banned_askers_socket_sees_its_question_received(server, ctx, event_id, sample) -> None:
+    from qa_service.services import questions
+
+    with ws_client(f"{server.ws_base}/ws/viewer") as c:
+        token = _hello(c)["viewer_token"]
+        first = _ask(c, live_speaker(sample), text="First?")["payload"]["question"]["id"]
+        questions.ban_asker(ctx, event_id, first, "mod1")
+        reply = _ask(c, live_speaker(sample), text="Second?")["payload"]["question"]
+        assert (reply["status"], reply["reason"]) == ("received", None)
+        event = c.wait_event(lambda e: e["type"] == "question.created" and e["payload"]["id"] == reply["id"])
+        assert (event["payload"]["status"], event["payload"]["reason"]) == ("received", None)
+    with ws_client(f"{server.ws_base}/ws/viewer") as again:
+        _hello(again, viewer_token=token)
+        snap = again.request("snapshot")["payload"]
+        assert [(q["status"], q["reason"]) for q in snap["questions"]] == [("received", None)] * 2
+        assert "hidden" not in json.dumps(snap["questions"])

@@ -8,7 +8,9 @@ After every step the database must hold the invariants, on SQLite and PostgreSQL
   reopen, put back as it was by an undo) and the database must agree with it, so
   nothing pending, rejected or merged ever reaches a queue or the air;
 * queue positions are set and unique within a studio's queue;
-* the newest ``queue.order`` on the bus is the studio's order in the database.
+* the newest ``queue.order`` on the bus is the studio's order in the database;
+* a merged question's asker sees the status of the question at the end of its
+  merge chain (followed for at most five links).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from sqlmodel import select
 
 from qa_service.db.models import ModerationAction, Question, Studio, Translation
 from qa_service.domain.errors import DomainError
-from qa_service.domain.lifecycle import PUBLICLY_APPROVED, Status
-from qa_service.services import questions, schedule
+from qa_service.domain.lifecycle import PUBLICLY_APPROVED, Status, viewer_status
+from qa_service.services import questions, schedule, snapshots
 
 from .support import ask, stream
 
@@ -183,6 +185,12 @@ def test_two_moderators_and_a_host_keep_the_invariants(ctx, event_id, sample) ->
             self._moderate(actor, self._pick(q, Status.approved), "enqueue", mode)
 
         @rule(actor=st.sampled_from(MODERATORS), q=PICK, mode=VERSIONS)
+        def on_air_now(self, actor: str, q: tuple[int, bool], mode: str) -> None:
+            """A moderator puts an approved (or queued) question on air in one request."""
+            qid = self._pick(q, Status.approved, Status.queued)
+            self._moderate(actor, qid, "on_air", mode, from_approved=True)
+
+        @rule(actor=st.sampled_from(MODERATORS), q=PICK, mode=VERSIONS)
         def dequeue(self, actor: str, q: tuple[int, bool], mode: str) -> None:
             self._moderate(actor, self._pick(q, Status.queued), "dequeue", mode)
 
@@ -286,6 +294,19 @@ def test_two_moderators_and_a_host_keep_the_invariants(ctx, event_id, sample) ->
                     continue  # nothing announced in this example yet
                 newest = max(stream(ctx, event_id, f"studio:{studio}", "queue.order"), key=lambda o: o["version"])
                 assert newest["version"] == version and newest["order"] == order
+
+        @invariant()
+        def merged_askers_follow_the_end_of_their_chain(self) -> None:
+            with ctx.read() as db:
+                rows = {q.id: q for q in db.exec(select(Question))}
+            own = {q["id"]: q for q in snapshots.viewer_own(ctx, event_id, "viewer-0001")["questions"]}
+            for q in rows.values():
+                assert own[q.id]["merged"] is (q.status == "merged")
+                end, links = q, 0
+                while end.status == "merged" and end.merged_into_id in rows and links < 5:
+                    end, links = rows[end.merged_into_id], links + 1
+                expected = viewer_status(Status(end.status), end.reject_reason)
+                assert own[q.id]["status"] == expected, (q.id, q.status, end.id, end.status)
 
     run_state_machine_as_test(Studios, settings=SETTINGS)
     assert len(runs) >= MAX_EXAMPLES

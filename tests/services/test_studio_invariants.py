@@ -58,6 +58,26 @@ def test_concurrent_on_air_in_one_studio_leaves_one_on_air(ctx, event_id, sample
         assert sorted([now[q1], now[q2]]) == ["answered", "on_air"]
 
 
+def test_on_air_now_of_approved_questions_racing_leaves_one_on_air(ctx, event_id, sample) -> None:
+    speaker, studio = sample["speakers"]["moscow"][0].id, sample["studios"]["moscow"].id
+    q1, q2 = (ask(ctx, event_id, speaker) for _ in range(2))
+    for qid in (q1, q2):
+        questions.moderate(ctx, event_id, qid, "approve", "mod1", expected_version=1, enqueue=False)
+    with pytest.raises(Conflict) as refused:  # a host (hub/endpoints.py: host.on_air) takes only queued ones
+        questions.moderate(ctx, event_id, q1, "on_air", "host", expected_version=2)
+    assert refused.value.code == "question.illegal_transition"
+    results = _race(
+        *[
+            lambda q=q: questions.moderate(ctx, event_id, q, "on_air", "mod1", expected_version=2, from_approved=True)
+            for q in (q1, q2)
+        ]
+    )
+    assert all(isinstance(r, dict) for r in results), results
+    now = statuses(ctx, studio)
+    assert on_air_counts(ctx) == {studio: 1}
+    assert sorted([now[q1], now[q2]]) == ["answered", "on_air"]
+
+
 def test_two_hosts_pressing_on_air_on_the_same_question_one_wins(ctx, event_id, sample) -> None:
     speaker, studio = sample["speakers"]["moscow"][0].id, sample["studios"]["moscow"].id
     (qid,) = queued(ctx, event_id, speaker, 1)

@@ -80,7 +80,7 @@ def test_missing_pair_ends_untranslated_and_stays_approvable(wctx, event_id, sam
     assert worker.wait(120 * SECOND) == 0, worker.output()
     q = question(wctx, qid)
     assert q.translation_state == "untranslated"
-    assert q.translation_error == "no model ar→ru; install: qa-service models install ar"
+    assert q.translation_error == "no_model:ar>ru;ar"
     approved = questions.moderate(wctx, event_id, qid, "approve", "mod1", expected_version=q.version)
     assert approved["status"] == "queued" and approved["translation_state"] == "untranslated"
     worker.stop()
@@ -228,6 +228,6 @@ def test_a_job_that_keeps_timing_out_ends_untranslated(ctx, worker_settings, eve
     # Every attempt outlives its 1 s timeout: tried 3 times, retried after 1, 3, 10 s.
     worker = start_worker(QA_WORKER_JOB_DELAY="3", QA_TRANSLATE_JOB_TIMEOUT="1", QA_TRANSLATE_MAX_ATTEMPTS="3")
     wait_until(lambda: question(ctx, qid).translation_state == "untranslated", 90 * SECOND, "untranslated")
-    assert question(ctx, qid).translation_error == "translation timed out (3 attempts)"
+    assert question(ctx, qid).translation_error == "engine_failed"
     assert translations(ctx, qid) == {}
     worker.stop()

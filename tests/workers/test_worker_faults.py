@@ -217,8 +217,8 @@ def test_a_route_without_a_model_ends_untranslated_at_once_and_quietly(
     wait_until(
         lambda: {question(ctx, q).translation_state for q in (zh, en)} == {"untranslated"}, 30 * SECOND, "untranslated"
     )
-    assert question(ctx, zh).translation_error == "no model zh→ru; install: qa-service models install zh"
-    assert question(ctx, en).translation_error == "no model en→uz; install: qa-service models install uz"
+    assert question(ctx, zh).translation_error == "no_model:zh>ru;zh"
+    assert question(ctx, en).translation_error == "no_model:en>uz;uz"
     assert {k: t.text for k, t in translations(ctx, en).items()} == {"ru": row["ru"]}
     time.sleep(3 * SECOND)  # three sweeps: nothing is retried, nothing announced again
     updates = {}
@@ -247,7 +247,7 @@ def test_a_model_imported_into_a_running_worker_is_used_without_restart(
     rows = phrases()
     before = ask(ctx, event_id, speaker(sample), rows[1]["es"], "es")
     wait_until(lambda: question(ctx, before).translation_state == "untranslated", 60 * SECOND, "untranslated")
-    assert question(ctx, before).translation_error == "no model es→ru; install: qa-service models install es"
+    assert question(ctx, before).translation_error == "no_model:es>ru;es"
     models_import("es_en")  # es→en→ru through English from now on
     after = ask(ctx, event_id, speaker(sample), rows[2]["es"], "es")
     wait_until(lambda: question(ctx, after).translation_state == "done", 30 * SECOND, "the new model in use")
