@@ -7,16 +7,20 @@ const store = {
   set(key, value) { localStorage.setItem(key, JSON.stringify(value)); },
 };
 const state = {
-  lang: "en", t: {}, schedule: null, limits: { max_question_chars: 500, max_name_chars: 60 },
+  lang: "en", t: {}, en: {}, schedule: null, limits: { max_question_chars: 500, max_name_chars: 60 },
   questions: new Map(),            // client_id -> question (server view)
   outbox: store.get("qa.outbox", []),
   speaker: store.get("qa.speaker", null),
   flushing: false,
+  conn: "connecting",              // the socket's state, as last shown
+  lastSent: null,                  // client_id of the question sent last from this page: the confirmation follows it
 };
 const $ = (id) => document.getElementById(id);
 
+// A string of the viewer's language, else the English one, else nothing: an internal
+// key (a status, a reason, a code) is never shown as it is.
 function t(key, vars) {
-  let s = state.t[key] ?? key;
+  let s = state.t[key] ?? state.en[key] ?? "";
   for (const [k, v] of Object.entries(vars || {})) s = s.replaceAll(`{${k}}`, String(v));
   return s;
 }
@@ -34,8 +38,9 @@ function pickLanguage(offered) {
 let languageRequest = 0;
 async function setLanguage(lang) {
   const mine = ++languageRequest;
-  const res = await fetch(`/viewer/locales/${lang}.json`);
-  const strings = await res.json();
+  const getStrings = async (code) => (await fetch(`/viewer/locales/${code}.json`)).json();
+  const [strings, english] = await Promise.all([getStrings(lang), state.en._name ? state.en : getStrings("en")]);
+  state.en = english;                     // the words of a string a locale lacks
   if (mine !== languageRequest) return;   // a newer choice won meanwhile
   state.t = strings;
   state.lang = lang;
@@ -61,34 +66,109 @@ function speakerName(id) {
   return sp ? sp.name : "";
 }
 
+function chooseSpeaker(id) {
+  state.speaker = id;
+  store.set("qa.speaker", id);
+  render();
+}
+
+// The speaker buttons are kept across renders (keyed by speaker id) and only updated,
+// so the one a keyboard or a screen reader is on keeps its focus when events arrive.
+function speakerButton(sp) {
+  return el("button", { type: "button", class: "speaker", role: "radio", dataset: { id: sp.id }, onclick: () => chooseSpeaker(sp.id) },
+    el("span", { class: "name" }), el("span", { class: "meta" }), el("span", { class: "meta" }));
+}
+
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+
 function renderSpeakers() {
   const list = liveSpeakers();
   $("nothing-live").hidden = list.length > 0;
   if (!list.some(({ sp }) => sp.id === state.speaker)) state.speaker = list.length ? list[0].sp.id : null;
-  $("speakers").replaceChildren(...list.map(({ sp, studio }) => el("button", {
-    type: "button", class: "speaker", role: "radio", "aria-checked": String(sp.id === state.speaker), dataset: { id: sp.id },
-    onclick: () => { state.speaker = sp.id; store.set("qa.speaker", sp.id); render(); },
-  }, el("span", { class: "name", text: sp.name }),
-     el("span", { class: "meta", text: [sp.title, sp.organisation].filter(Boolean).join(", ") }),
-     el("span", { class: "meta", text: studio ? `${studio.city}, ${studio.country}` : "" }))));
+  const box = $("speakers");
+  const focused = document.activeElement;
+  const have = new Map([...box.children].map((b) => [b.dataset.id, b]));
+  const wanted = list.map(({ sp, studio }) => {
+    const b = have.get(String(sp.id)) || speakerButton(sp);
+    const [name, role, place] = b.children;
+    setText(name, sp.name);
+    setText(role, [sp.title, sp.organisation].filter(Boolean).join(", "));
+    setText(place, studio ? `${studio.city}, ${studio.country}` : "");
+    b.setAttribute("aria-checked", String(sp.id === state.speaker));
+    b.tabIndex = sp.id === state.speaker ? 0 : -1;   // one tab stop; arrows move within
+    return b;
+  });
+  for (const b of have.values()) if (!wanted.includes(b)) b.remove();
+  wanted.forEach((b, i) => { if (box.children[i] !== b) box.insertBefore(b, box.children[i] || null); });
+  if (focused && focused !== document.activeElement) {   // moved, or gone off air: keep the keyboard in the group
+    const again = focused.isConnected ? focused : [...have.values()].includes(focused) ? box.querySelector('[tabindex="0"]') : null;
+    if (again) again.focus();
+  }
   $("pick-h").textContent = state.speaker ? t("to_speaker", { name: speakerName(state.speaker) }) : t("pick_speaker");
   $("send").disabled = !state.speaker;
 }
 
+// A radio group: arrow keys move the choice and the focus (mirrored in a right-to-left page).
+$("speakers").addEventListener("keydown", (ev) => {
+  const buttons = [...$("speakers").querySelectorAll(".speaker")];
+  const i = buttons.indexOf(document.activeElement);
+  if (i < 0 || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  const rtl = document.documentElement.dir === "rtl";
+  const step = { ArrowDown: 1, ArrowUp: -1, ArrowRight: rtl ? -1 : 1, ArrowLeft: rtl ? 1 : -1 }[ev.key];
+  const j = step ? (i + step + buttons.length) % buttons.length : ev.key === "Home" ? 0 : ev.key === "End" ? buttons.length - 1 : -1;
+  if (j < 0) return;
+  ev.preventDefault();
+  const sp = state.schedule.speakers.find((x) => String(x.id) === buttons[j].dataset.id);
+  if (sp) chooseSpeaker(sp.id);
+  buttons[j].focus();
+});
+
+// A reject reason the locale has words for; any other (an internal marker, a word
+// typed by hand) is not shown at all.
 function reasonText(reason) {
-  if (!reason) return "";
-  const key = `reason_${reason}`;
-  return t("reason", { reason: state.t[key] ?? reason });
+  const words = reason ? state.t[`reason_${reason}`] ?? state.en[`reason_${reason}`] : null;
+  return words ? t("reason", { reason: words }) : "";
+}
+
+// "Approved together with a similar question": a merged question follows the one kept in its place.
+function mergedText(q) {
+  return q.merged ? t(`merged_${q.status}`) || t("merged") : "";
+}
+
+// The items of "My questions", newest first: unsent ones, then the server's.
+function myItems() {
+  return [...state.outbox.map((q) => ({ ...q, status: "waiting" })).reverse(), ...[...state.questions.values()].reverse()];
 }
 
 function renderMine() {
-  const items = [...state.outbox.map((q) => ({ ...q, status: "waiting" })), ...[...state.questions.values()].reverse()];
+  const items = myItems();
   $("no-questions").hidden = items.length > 0;
-  $("mine").replaceChildren(...items.map((q) => el("li", { dataset: { clientId: q.client_id, status: q.status } },
-    el("div", {}, el("span", { class: `badge ${q.status}`, text: t(`status_${q.status}`) }),
-      el("span", { class: "muted", text: t("to_speaker", { name: speakerName(q.speaker_id) }) })),
-    el("div", { class: "text", dir: "auto", text: q.text }),
-    q.reason ? el("div", { class: "muted reason", text: reasonText(q.reason) }) : null)));
+  const focused = document.activeElement && document.activeElement.closest("#mine li");
+  const focusedId = focused ? focused.dataset.clientId : null;
+  $("mine").replaceChildren(...items.map((q) => {
+    const reason = reasonText(q.reason);
+    const merged = mergedText(q);
+    return el("li", { id: `q-${q.client_id}`, tabindex: "-1", dataset: { clientId: q.client_id, status: q.status } },
+      el("div", {}, el("span", { class: `badge ${q.status}`, text: t(`status_${q.status}`) }),
+        el("span", { class: "muted", text: t("to_speaker", { name: speakerName(q.speaker_id) }) })),
+      userText("div", q.text, "text"),
+      merged ? el("div", { class: "muted merged", text: merged }) : null,
+      reason ? el("div", { class: "muted reason", text: reason }) : null);
+  }));
+  if (focusedId) { const again = document.getElementById(`q-${focusedId}`); if (again) again.focus({ preventScroll: true }); }
+}
+
+// Beside the Send button: what became of the question sent last, and a way to it.
+// The live region itself stays in place (a region that appears with its text is often
+// not read out); its words change, and it is empty when there is nothing to say.
+function renderSent() {
+  const q = state.lastSent && myItems().find((x) => x.client_id === state.lastSent);
+  const words = !q ? "" : q.status === "waiting" ? t(state.conn === "live" ? "sent_waiting" : "queued_offline")
+    : mergedText(q) || t(`sent_${q.status}`);
+  setText($("sent-text"), words);
+  $("sent").dataset.status = q ? q.status : "";
+  $("sent-link").hidden = !q;
+  if (q) $("sent-link").href = `#q-${q.client_id}`;
 }
 
 function renderSchedule() {
@@ -108,7 +188,7 @@ function renderCounter() {
   $("counter").classList.toggle("over", left < 0);
 }
 
-function render() { renderSchedule(); renderSpeakers(); renderMine(); renderCounter(); }
+function render() { renderSchedule(); renderSpeakers(); renderMine(); renderSent(); renderCounter(); }
 
 function showError(err) {
   const box = $("form-error");
@@ -125,29 +205,45 @@ function browserCountry() {
 
 function upsert(q) {
   state.questions.set(q.client_id, newer(state.questions.get(q.client_id), q));
+  // Stored: whatever carried the news (a reply, an event, a snapshot), it is no longer to be sent.
+  if (state.outbox.some((x) => x.client_id === q.client_id)) {
+    state.outbox = state.outbox.filter((x) => x.client_id !== q.client_id);
+    store.set("qa.outbox", state.outbox);
+    if (!state.outbox.length && $("form-error").textContent === t("retrying_soon")) showError(null);
+  }
 }
 
 async function sendOne(item) {
   const reply = await live.request("question.ask", item);
-  state.outbox = state.outbox.filter((x) => x.client_id !== item.client_id);
-  store.set("qa.outbox", state.outbox);
   upsert(reply.question);
 }
 
+let flushAgain = null;
+function flushLater(ms) {
+  clearTimeout(flushAgain);
+  flushAgain = setTimeout(flush, ms + Math.random() * 1000);
+}
+
+// Send the outbox, oldest first. The hub stores a question once per client_id, so
+// sending one again whose fate is unknown (no reply came) cannot make a second one.
 async function flush() {
   if (state.flushing || live.state !== "live") return;
   state.flushing = true;
+  const tried = new Set();
   try {
-    for (const item of [...state.outbox]) {
+    for (let item; (item = state.outbox.find((x) => !tried.has(x.client_id)));) {
+      tried.add(item.client_id);
       try {
         await sendOne(item);
-        if ($("form-error").textContent === t("retrying_soon")) showError(null);
       }
       catch (err) {
-        if (!err.code) break;              // connection lost: keep it for the next reconnect
+        if (!state.outbox.some((x) => x.client_id === item.client_id)) continue;  // stored meanwhile (its event came first)
+        if (err.transient) {               // no reply: keep it; a new socket flushes, a live one tries again soon
+          if (err.code === "connection.timeout") flushLater(2000);
+          break;
+        }
         if (err.code === "service.unavailable") {  // the server is recovering: keep it, try again soon
-          const wait = ((err.details && err.details.retry_after) || 2) * 1000;
-          setTimeout(flush, wait + Math.random() * 1000);
+          flushLater(((err.details && err.details.retry_after) || 2) * 1000);
           $("form-error").textContent = t("retrying_soon");
           $("form-error").hidden = false;
           break;
@@ -174,10 +270,17 @@ $("ask-form").addEventListener("submit", async (ev) => {
   store.set("qa.name", $("q-name").value.trim());
   state.outbox.push(item);
   store.set("qa.outbox", state.outbox);
+  state.lastSent = item.client_id;
   $("q-text").value = "";
   render();
-  if (live.state === "live") await flush();
-  else { $("form-error").textContent = t("queued_offline"); $("form-error").hidden = false; }
+  await flush();
+});
+$("sent-link").addEventListener("click", (ev) => {
+  const li = state.lastSent && document.getElementById(`q-${state.lastSent}`);
+  if (!li) return;
+  ev.preventDefault();
+  li.scrollIntoView({ block: "center", behavior: "smooth" });
+  li.focus({ preventScroll: true });
 });
 $("q-text").addEventListener("input", renderCounter);
 $("lang-select").addEventListener("change", (ev) => setLanguage(ev.target.value));
@@ -189,10 +292,7 @@ const live = new LiveSocket("/ws/viewer", {
     state.schedule = snap.schedule;
     if (snap.limits) state.limits = snap.limits;
     state.questions = new Map();
-    for (const q of snap.questions) upsert(q);
-    // A question sent before a drop may be stored already: the snapshot has it.
-    state.outbox = state.outbox.filter((x) => !state.questions.has(x.client_id));
-    store.set("qa.outbox", state.outbox);
+    for (const q of snap.questions) upsert(q);   // a question sent before a drop may be stored already
     if (!$("lang-select").options.length) initLanguages();
     render();
   },
@@ -205,10 +305,12 @@ const live = new LiveSocket("/ws/viewer", {
 });
 
 function showState(s) {
+  state.conn = s;
   const c = $("conn");
   c.className = `conn ${s}`;
-  c.textContent = state.t[`state_${s}`] ? t(`state_${s}`) : "…";
+  c.textContent = t(`state_${s}`) || "…";
   c.dataset.state = s;
+  renderSent();   // "sending…" or "saved, sent when the connection returns"
 }
 
 function initLanguages() {
