@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -181,7 +182,7 @@ def test_two_moderators_triage_fifty_questions_in_five_languages(settings_factor
         approved = 0
         for i in range(50):
             actor, other = (alice, bob) if i % 2 == 0 else (bob, alice)
-            first = actor.locator("#questions li").first
+            first = actor.locator("#questions li:not(.left)").first  # a card that just left stays, dimmed
             qid = first.get_attribute("data-id")
             first.click()
             if actor is alice:
@@ -204,3 +205,115 @@ def test_two_moderators_triage_fifty_questions_in_five_languages(settings_factor
             assert page.js_errors == []
     finally:
         server.stop()
+
+
+def status_of(ctx: Any, qid: int) -> str:
+    with ctx.read() as db:
+        q = db.get(Question, qid)
+        assert q is not None
+        return q.status
+
+
+def test_a_question_removed_from_the_queue_is_queued_again_and_put_on_air_now(
+    server, ctx, event_id, sample, new_page
+) -> None:
+    speaker = sample["speakers"]["moscow"][1].id
+    first, second = (ask(ctx, event_id, speaker, text) for text in ("Wages?", "Exports?"))
+    for qid in (first, second):
+        questions.moderate(ctx, event_id, qid, "approve", "mod2", expected_version=1)
+    page = open_console(new_page, server.base)
+    page.select_option("#q-studio", str(sample["studios"]["moscow"].id))
+    card = page.locator(f"#questions li[data-id='{first}']")
+    page.locator(f"#queue li[data-id='{first}'] button", has_text="Remove from queue").click()
+    expect(card).to_have_attribute("data-status", "approved")
+    expect(page.locator(f"#queue li[data-id='{first}']")).to_have_count(0)
+    card.locator("button", has_text="Queue (q)").click()
+    expect(card).to_have_attribute("data-status", "queued")
+    expect(page.locator("#queue li").last).to_have_attribute("data-id", str(first))  # back at the tail
+    assert status_of(ctx, first) == "queued"
+    # Removed again, then straight on air from the card, by key.
+    page.locator(f"#queue li[data-id='{first}'] button", has_text="Remove from queue").click()
+    expect(card).to_have_attribute("data-status", "approved")
+    card.locator(".texts").click()
+    page.keyboard.press("o")
+    expect(card).to_have_attribute("data-status", "on_air")
+    expect(page.locator("#queue li").first).to_have_attribute("data-id", str(first))
+    assert status_of(ctx, first) == "on_air" and status_of(ctx, second) == "queued"
+    assert page.js_errors == []
+
+
+def test_reject_stays_in_place_with_an_undo_toast(server, ctx, event_id, sample, new_page) -> None:
+    speaker = sample["speakers"]["moscow"][1].id
+    ids = [ask(ctx, event_id, speaker, f"Question number {i}?") for i in range(3)]
+    page = open_console(new_page, server.base)
+    page.select_option("#f-status", "pending")
+    card = page.locator(f"#questions li[data-id='{ids[1]}']")
+    card.locator("button", has_text="Reject (r)").click()
+    page.click("#reject-ok")
+    expect(card).to_have_attribute("data-status", "rejected")
+    expect(card).to_have_class(re.compile(r"\bleft\b"))  # still where it was, dimmed
+    expect(page.locator("#questions li").nth(1)).to_have_attribute("data-id", str(ids[1]))
+    expect(page.locator("#toast")).to_contain_text(f"Question #{ids[1]} rejected.")
+    shot(page, "console-reject-undo")
+    page.click("#toast-undo")
+    expect(card).to_have_attribute("data-status", "pending")
+    expect(card).not_to_have_class(re.compile(r"\bleft\b"))
+    assert status_of(ctx, ids[1]) == "pending"
+    # Rejected again and the moderator moves away: once idle, the card is swept.
+    card.locator("button", has_text="Reject (r)").click()
+    page.click("#reject-ok")
+    expect(card).to_have_attribute("data-status", "rejected")
+    page.mouse.move(5, 5)  # off the list
+    expect(card).to_have_count(0, timeout=10_000)
+    expect(page.locator("#questions li")).to_have_count(2)
+    assert page.js_errors == []
+
+
+def test_merge_by_drag_and_from_suggested_similar_questions(server, ctx, event_id, sample, new_page) -> None:
+    speaker = sample["speakers"]["moscow"][1].id
+    keep = ask(ctx, event_id, speaker, "How many people work at the factory?")
+    dup = ask(ctx, event_id, speaker, "How many people work at your factory?")
+    other = ask(ctx, event_id, speaker, "When does the new rolling mill open?")
+    dup2 = ask(ctx, event_id, speaker, "How many people work in the factory today?")
+    page = open_console(new_page, server.base)
+    kept = page.locator(f"#questions li[data-id='{keep}']")
+    page.drag_and_drop(f"#questions li[data-id='{dup}'] .grip", f"#questions li[data-id='{keep}'] .texts")
+    expect(page.locator(f"#questions li[data-id='{dup}']")).to_have_attribute("data-status", "merged")
+    expect(page.locator("#toast")).to_contain_text(f"Question #{dup} merged into #{keep}.")
+    expect(kept.locator(".chip")).to_have_text("+1 merged")
+    # The dialog offers the similar questions first, not the unrelated one.
+    page.locator(f"#questions li[data-id='{dup2}'] .texts").click()
+    page.keyboard.press("m")
+    suggestions = page.locator("#merge-suggest li")
+    expect(suggestions.first).to_have_attribute("data-id", str(keep))
+    assert str(other) not in suggestions.evaluate_all("(lis) => lis.map((li) => li.dataset.id)")
+    shot(page, "console-merge-suggest")
+    suggestions.first.locator("button").click()
+    expect(page.locator(f"#questions li[data-id='{dup2}']")).to_have_attribute("data-status", "merged")
+    expect(kept.locator(".chip")).to_have_text("+2 merged")
+    with ctx.read() as db:
+        assert {db.get(Question, i).merged_into_id for i in (dup, dup2)} == {keep}  # type: ignore[union-attr]
+    assert page.js_errors == []
+
+
+def test_compact_density_fits_twice_the_cards_and_the_console_speaks_arabic(
+    server, ctx, event_id, sample, new_page
+) -> None:
+    speaker = sample["speakers"]["moscow"][1].id
+    for i in range(40):
+        ask(ctx, event_id, speaker, f"Question {i}: what will the plant produce next year, and for whom?")
+    page = open_console(new_page, server.base)
+    page.set_viewport_size({"width": 1366, "height": 1000})
+    expect(page.locator("#questions li")).to_have_count(40)
+    count = "() => [...document.querySelectorAll('#questions li')].filter((li) => li.getBoundingClientRect().bottom <= innerHeight).length"
+    comfortable = page.evaluate(count)
+    page.click("#density-btn")
+    compact = page.evaluate(count)
+    assert compact >= 12 and compact >= 2 * comfortable - 1, (comfortable, compact)
+    page.select_option("#ui-lang", "ar")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("#logout-btn")).not_to_have_text("Log out")
+    shot(page, "console-compact-ar")
+    page.reload()  # the choice is remembered
+    expect(page.locator("html")).to_have_attribute("lang", "ar")
+    assert page.js_errors == []
