@@ -116,8 +116,11 @@ def test_scrolls_and_clicks_land_while_ten_questions_a_second_arrive(server, ctx
         assert list_box is not None
         while time.monotonic() < deadline:
             page.mouse.move(list_box["x"] + list_box["width"] / 2, list_box["y"] + list_box["height"] / 2)
-            page.mouse.wheel(0, rng.choice([-900, -400, 300, 700, 1200]))
+            start, delta = settled_scroll(page), rng.choice([-900, -400, 300, 700, 1200])
+            page.mouse.wheel(0, delta)
             before = settled_scroll(page)
+            bottom = page.evaluate("(() => { const l = document.getElementById('list'); return l.scrollHeight - l.clientHeight; })()")
+            assert abs(before - min(max(start + delta, 0), bottom)) < 2, f"scrolled from {start} by {delta} to {before}"
             page.wait_for_timeout(250)  # events keep arriving meanwhile
             after = page.evaluate("document.getElementById('list').scrollTop")
             assert abs(after - before) < 2, f"the list moved by itself from {before} to {after}"
