@@ -759,7 +759,7 @@ async function setLanguage(lang) {
   render();
 }
 $("ui-lang").replaceChildren(...I18n.LANGS.map((l) => option(l, I18n.nameOf(l))));
-$("ui-lang").addEventListener("change", (ev) => { I18n.remember(ev.target.value); setLanguage(ev.target.value); });
+$("ui-lang").addEventListener("change", (ev) => { I18n.remember("console", ev.target.value); setLanguage(ev.target.value); });
 
 document.addEventListener("keydown", (ev) => {
   view.lastInput = Date.now();
@@ -789,4 +789,4 @@ document.addEventListener("keydown", (ev) => {
 
 document.body.classList.toggle("compact", state.density === "compact");
 $("density-btn").setAttribute("aria-pressed", String(state.density === "compact"));
-setLanguage(I18n.pick([])).then(start);
+setLanguage(I18n.pick("console", [])).then(start);

@@ -1,7 +1,7 @@
 // Staff screens (console, host display) in the staff member's language.
 // Strings live in /static/locales/<screen>.<lang>.json; English is the fallback
 // for a key a translation lacks. Usage:
-//   await I18n.load("host", I18n.pick(["ru"]));   // preferred languages, best first
+//   await I18n.load("host", I18n.pick("host", ["ru"]));   // preferred languages, best first
 //   I18n.t("key", {n: 3}); I18n.apply(document);  // data-i18n, data-i18n-title, ...
 "use strict";
 
@@ -14,11 +14,13 @@ const I18n = {
   fallback: {},
 
   // The language to use: ?lang= in the address, then the one chosen before on this
-  // device, then the given preferences (the studio host's, the event's), then the browser's.
-  pick(preferred) {
+  // device for this screen (a console's choice does not move a studio display sharing
+  // the browser), then the given preferences (the studio host's, the event's), then the
+  // browser's.
+  pick(screen, preferred) {
     const wanted = [
       new URLSearchParams(location.search).get("lang"),
-      (() => { try { return localStorage.getItem("qa.staff.lang"); } catch { return null; } })(),
+      (() => { try { return localStorage.getItem(`qa.staff.lang.${screen}`); } catch { return null; } })(),
       ...(preferred || []),
       ...(navigator.languages || [navigator.language]),
     ];
@@ -29,7 +31,7 @@ const I18n = {
     return "en";
   },
 
-  remember(lang) { try { localStorage.setItem("qa.staff.lang", lang); } catch { /* private mode */ } },
+  remember(screen, lang) { try { localStorage.setItem(`qa.staff.lang.${screen}`, lang); } catch { /* private mode */ } },
 
   async load(screen, lang) {
     const get = async (l) => {

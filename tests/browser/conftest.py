@@ -3,6 +3,7 @@ test-artifacts/screenshots/ and are kept."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,13 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# The screenshots the README links to. A test run leaves the checkout as it was: they are
+# written into docs/screens/ only with QA_UPDATE_SCREENS=1, else next to the others.
+SCREENS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screens"
+    if os.environ.get("QA_UPDATE_SCREENS") == "1"
+    else ARTIFACTS.parent / "docs-screens"
+)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -58,6 +66,14 @@ def shot(page: Any, name: str, *, transparent: bool = False) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False, omit_background=transparent)
+    return path
+
+
+def doc_shot(page: Any, name: str, **kwargs: Any) -> Path:
+    """A screenshot for the docs (see SCREENS), also kept with the others."""
+    path = shot(page, name, **kwargs)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, SCREENS / f"{name}.png")
     return path
 
 

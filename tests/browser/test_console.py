@@ -15,7 +15,7 @@ from qa_service.services import questions
 
 from ..conftest import MOD_PASSWORD
 from ..support import start_server, ws_client
-from .conftest import shot
+from .conftest import doc_shot, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -287,7 +287,7 @@ def test_merge_by_drag_and_from_suggested_similar_questions(server, ctx, event_i
     suggestions = page.locator("#merge-suggest li")
     expect(suggestions.first).to_have_attribute("data-id", str(keep))
     assert str(other) not in suggestions.evaluate_all("(lis) => lis.map((li) => li.dataset.id)")
-    shot(page, "console-merge-suggest")
+    doc_shot(page, "console-merge")
     suggestions.first.locator("button").click()
     expect(page.locator(f"#questions li[data-id='{dup2}']")).to_have_attribute("data-status", "merged")
     expect(kept.locator(".chip")).to_have_text("+2 merged")
@@ -313,7 +313,12 @@ def test_compact_density_fits_twice_the_cards_and_the_console_speaks_arabic(
     page.select_option("#ui-lang", "ar")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     expect(page.locator("#logout-btn")).not_to_have_text("Log out")
-    shot(page, "console-compact-ar")
+    doc_shot(page, "console-compact-ar")
     page.reload()  # the choice is remembered
     expect(page.locator("html")).to_have_attribute("lang", "ar")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    page.select_option("#ui-lang", "zh")
+    expect(page.locator("#counts [data-status=pending]")).to_contain_text("待审核")
+    page.click("#density-btn")  # back to comfortable
+    doc_shot(page, "console-zh")
     assert page.js_errors == []

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from qa_service.services import questions
 
 from ..support import wait_until
-from .conftest import shot
+from .conftest import doc_shot
 from .test_console import open_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -59,7 +59,9 @@ class Flood:
                     old = rng.choice(self.asked[:-5])
                     q = self.current(old)
                     if q["status"] == "pending":
-                        questions.moderate(self.ctx, self.event_id, old, "approve", "mod2", expected_version=q["version"])
+                        questions.moderate(
+                            self.ctx, self.event_id, old, "approve", "mod2", expected_version=q["version"]
+                        )
                 self.stop.wait(max(0.0, started + (n - first) / RATE - time.monotonic()))
         except BaseException as exc:  # reported by the test
             self.errors.append(exc)
@@ -119,7 +121,9 @@ def test_scrolls_and_clicks_land_while_ten_questions_a_second_arrive(server, ctx
             start, delta = settled_scroll(page), rng.choice([-900, -400, 300, 700, 1200])
             page.mouse.wheel(0, delta)
             before = settled_scroll(page)
-            bottom = page.evaluate("(() => { const l = document.getElementById('list'); return l.scrollHeight - l.clientHeight; })()")
+            bottom = page.evaluate(
+                "(() => { const l = document.getElementById('list'); return l.scrollHeight - l.clientHeight; })()"
+            )
             assert abs(before - min(max(start + delta, 0), bottom)) < 2, f"scrolled from {start} by {delta} to {before}"
             page.wait_for_timeout(250)  # events keep arriving meanwhile
             after = page.evaluate("document.getElementById('list').scrollTop")
@@ -150,7 +154,7 @@ def test_scrolls_and_clicks_land_while_ten_questions_a_second_arrive(server, ctx
     expect(page.locator(f"#questions li[data-id='{last}']")).to_be_attached()
     page.evaluate("document.getElementById('list').scrollTop = 0")
     expect(page.locator("#new-pill")).to_be_visible()
-    shot(page, "console-flood")
+    doc_shot(page, "console-flood")
     unseen = page.evaluate("view.unseen.size")
     first = page.evaluate("Math.min(...view.unseen)")
     assert unseen > 0 and page.locator("#new-pill").inner_text() == f"↓ {unseen} new"

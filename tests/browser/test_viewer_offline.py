@@ -20,10 +20,10 @@ from qa_service.db.models import Question
 
 from ..faults import TcpProxy
 from ..support import SECOND, free_port, start_server
+from .conftest import doc_shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 PHONE = {"width": 390, "height": 844}
-SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 EN = json.loads((Path(__file__).resolve().parents[2] / "viewer_ui/static/locales/en.json").read_text(encoding="utf-8"))
 # The promise, in wall-clock time: not scaled, a phone does not get slower in CI.
 OFFLINE_WITHIN = 10.0
@@ -78,8 +78,7 @@ def test_a_dead_network_shows_offline_within_10_s_and_every_question_arrives_onc
     expect(page.locator("#sent")).to_contain_text(EN["queued_offline"])
     page.wait_for_timeout(3000)  # a reconnect attempt or two into the hole: still offline, still kept
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / "viewer-offline.png"))
+    doc_shot(page, "viewer-offline")
     assert stored(ctx, typed_offline) == []
 
     proxy.thaw()

@@ -168,7 +168,6 @@ function renderSent() {
   setText($("sent-text"), words);
   $("sent").dataset.status = q ? q.status : "";
   $("sent-link").hidden = !q;
-  if (q) $("sent-link").href = `#q-${q.client_id}`;
 }
 
 function renderSchedule() {
@@ -275,10 +274,9 @@ $("ask-form").addEventListener("submit", async (ev) => {
   render();
   await flush();
 });
-$("sent-link").addEventListener("click", (ev) => {
+$("sent-link").addEventListener("click", () => {
   const li = state.lastSent && document.getElementById(`q-${state.lastSent}`);
   if (!li) return;
-  ev.preventDefault();
   li.scrollIntoView({ block: "center", behavior: "smooth" });
   li.focus({ preventScroll: true });
 });
