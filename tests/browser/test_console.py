@@ -322,3 +322,32 @@ def test_compact_density_fits_twice_the_cards_and_the_console_speaks_arabic(
     page.click("#density-btn")  # back to comfortable
     doc_shot(page, "console-zh")
     assert page.js_errors == []
+
+
+def test_hide_asker_has_an_undo_and_bulk_approve_too(server, ctx, event_id, sample, new_page) -> None:
+    from qa_service.db.models import Ban
+
+    speaker = sample["speakers"]["moscow"][1].id
+    ids = [ask(ctx, event_id, speaker, f"Bulk question {i}?") for i in range(3)]
+    page = open_console(new_page, server.base)
+    card = page.locator(f"#questions li[data-id='{ids[0]}']")
+    card.locator(".more summary").click()
+    card.locator("button", has_text="Hide asker").click()  # no blocking confirm: the toast undoes it
+    expect(page.locator("#toast")).to_contain_text(f"The asker of #{ids[0]} is hidden from now on.")
+    with ctx.read() as db:
+        assert len(db.exec(select(Ban)).all()) == 1
+    page.click("#toast-undo")
+    expect(page.locator("#toast")).to_contain_text(f"The asker of #{ids[0]} is no longer hidden.")
+    with ctx.read() as db:
+        assert db.exec(select(Ban)).all() == []
+    for qid in ids[1:]:
+        page.locator(f"#questions li[data-id='{qid}'] input.pick").check()
+    page.click("#bulk-approve")
+    expect(page.locator("#toast")).to_contain_text("2 questions approved.")
+    for qid in ids[1:]:
+        expect(page.locator(f"#questions li[data-id='{qid}']")).to_have_attribute("data-status", "queued")
+    page.click("#toast-undo")
+    for qid in ids[1:]:
+        expect(page.locator(f"#questions li[data-id='{qid}']")).to_have_attribute("data-status", "pending")
+        assert status_of(ctx, qid) == "pending"
+    assert page.js_errors == []
