@@ -338,6 +338,11 @@ async function saveTranslation(id, lang, text) {
   } catch (err) { failed(err, q); }
 }
 
+// The question as its card shows it now: what a click on the card acts on. Buttons are
+// built once per status, so they look it up here rather than keep the object they were
+// built with (its version goes stale with every edit, star or re-translate).
+function shown(id) { return view.cards.get(id)?.q || state.questions.get(id); }
+
 function statusBadge(status) { return el("span", { class: `badge ${status}`, text: t(`status.${status}`) }); }
 
 function cardHead(q, entry) {
@@ -353,7 +358,7 @@ function cardHead(q, entry) {
     el("span", { class: "lang", title: I18n.languageName(q.language), text: q.language.toUpperCase() }),
     disagree ? el("span", { class: "warn" }, t("looks_like", { lang: q.detected_language.toUpperCase() }), " ",
       el("button", { type: "button", class: "small", text: t("treat_as", { lang: q.detected_language.toUpperCase() }),
-                     onclick: () => act(q, "retranslate", { language: q.detected_language }) })) : null,
+                     onclick: () => act(shown(q.id), "retranslate", { language: q.detected_language }) })) : null,
     merged ? el("span", { class: "chip", title: mergedIds(q).map((id) => `#${id}`).join(" "), text: t("merged_n", { n: merged }) }) : null,
     q.country ? el("span", { class: "country", title: I18n.regionName(q.country), text: q.country }) : null,
     q.display_name ? userText("bdi", q.display_name, "name") : el("span", { class: "name", text: t("anonymous") }),
@@ -380,21 +385,21 @@ function button(label, onclick, cls) { return el("button", { type: "button", cla
 function cardActions(q, left) {
   const s = q.status;
   const main = [];
-  if (left) main.push(button(t("undo"), () => act(q, "undo"), "primary"));
-  if (s === "pending") main.push(button(t("approve_key"), () => act(q, "approve"), left ? null : "primary"));
-  if (s === "approved") main.push(button(t("requeue_key"), () => act(q, "enqueue"), left ? null : "primary"));
-  if (s === "approved" || s === "queued") main.push(button(t("on_air_now_key"), () => act(q, "on_air")));
-  if (s === "on_air") main.push(button(t("answered"), () => act(q, "answer")));
+  if (left) main.push(button(t("undo"), () => act(shown(q.id), "undo"), "primary"));
+  if (s === "pending") main.push(button(t("approve_key"), () => act(shown(q.id), "approve"), left ? null : "primary"));
+  if (s === "approved") main.push(button(t("requeue_key"), () => act(shown(q.id), "enqueue"), left ? null : "primary"));
+  if (s === "approved" || s === "queued") main.push(button(t("on_air_now_key"), () => act(shown(q.id), "on_air")));
+  if (s === "on_air") main.push(button(t("answered"), () => act(shown(q.id), "answer")));
   if (["pending", "approved", "queued"].includes(s)) {
-    main.push(button(t("reject_key"), () => askReject([q])), button(t("merge_key"), () => askMerge(q)));
+    main.push(button(t("reject_key"), () => askReject([shown(q.id)])), button(t("merge_key"), () => askMerge(shown(q.id))));
   }
-  if (s === "rejected") main.push(button(t("reopen"), () => act(q, "reopen")));
-  main.push(button(q.starred ? t("starred_key") : t("star_key"), () => act(q, "star", { starred: !q.starred }), `star ${q.starred ? "on" : ""}`));
+  if (s === "rejected") main.push(button(t("reopen"), () => act(shown(q.id), "reopen")));
+  main.push(button(q.starred ? t("starred_key") : t("star_key"), () => { const x = shown(q.id); act(x, "star", { starred: !x.starred }); }, `star ${q.starred ? "on" : ""}`));
   const more = el("details", { class: "more" }, el("summary", { "aria-label": t("more_actions"), text: "⋯" }),
     el("div", { class: "menu" },
-      left ? null : button(t("undo_key"), () => act(q, "undo")),
-      s === "queued" ? button(t("dequeue"), () => act(q, "dequeue")) : null,
-      button(t("retranslate"), () => act(q, "retranslate")),
+      left ? null : button(t("undo_key"), () => act(shown(q.id), "undo")),
+      s === "queued" ? button(t("dequeue"), () => act(shown(q.id), "dequeue")) : null,
+      button(t("retranslate"), () => act(shown(q.id), "retranslate")),
       button(t("hide_asker"), () => ban(q))));
   return [...main, more];
 }
@@ -767,7 +772,7 @@ document.addEventListener("keydown", (ev) => {
   if ($("app").hidden) return;
   const ids = [...$("questions").children].filter((li) => !li.classList.contains("left")).map((li) => Number(li.dataset.id));
   const i = ids.indexOf(state.selected);
-  const q = state.questions.get(state.selected);
+  const q = state.selected === null ? null : shown(state.selected);
   const handled = {
     j: () => select(ids[Math.min(ids.length - 1, i + 1)] ?? null, true),
     k: () => select(ids[Math.max(0, i - 1)] ?? null, true),

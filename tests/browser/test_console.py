@@ -351,3 +351,22 @@ def test_hide_asker_has_an_undo_and_bulk_approve_too(server, ctx, event_id, samp
         expect(page.locator(f"#questions li[data-id='{qid}']")).to_have_attribute("data-status", "pending")
         assert status_of(ctx, qid) == "pending"
     assert page.js_errors == []
+
+
+def test_buttons_act_on_the_version_the_card_shows_after_another_moderators_edit(
+    server, ctx, event_id, sample, new_page
+) -> None:
+    qid = ask(ctx, event_id, sample["speakers"]["moscow"][1].id, "Do you hire engineers from abroad?")
+    page = open_console(new_page, server.base)
+    card = page.locator(f"#questions li[data-id='{qid}']")
+    expect(card).to_have_attribute("data-version", "1")
+    questions.edit_translation(
+        ctx, event_id, qid, "ru", "Нанимаете ли вы инженеров из-за рубежа?", "mod2", expected_version=1
+    )
+    expect(card).to_have_attribute("data-version", "2")  # same status: the buttons were not rebuilt
+    expect(card.locator("[data-lang=ru]")).to_contain_text("edited by mod2")
+    card.locator("button", has_text="Approve (a)").click()
+    expect(card).to_have_attribute("data-status", "queued")
+    expect(page.locator("#toast")).to_be_hidden()
+    assert status_of(ctx, qid) == "queued"
+    assert page.js_errors == []
