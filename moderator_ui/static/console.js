@@ -124,7 +124,9 @@ async function start() {
       state.schedule = snap.schedule; state.translation = snap.translation;
       state.queueVersions = Object.assign({}, snap.queue_versions);
       state.questions = new Map(snap.questions.map((q) => [q.id, q]));
-      view.tidy = true;
+      // A reconnect's snapshot updates the cards in place (ones that went are dimmed, new
+      // ones appended) like any event: the list does not jump under a pointer.
+      view.tidy = view.cards.size === 0;
       view.gen++;
       fillFilters();
       render();
@@ -309,7 +311,8 @@ function translationCell(q, lang, label) {
   const editing = state.editing && state.editing.id === q.id && state.editing.lang === lang;
   let body;
   if (editing) {
-    const area = el("textarea", { "aria-label": t("edit_into", { lang: I18n.languageName(lang) }), dir: "auto" });
+    const area = el("textarea", { "aria-label": t("edit_into", { lang: I18n.languageName(lang) }), dir: "auto",
+                                  onkeydown: (ev) => { if (ev.key === "Escape") { ev.preventDefault(); state.editing = null; render(); shown(q.id) && view.cards.get(q.id)?.li.focus(); } } });
     area.value = tr ? tr.text : "";
     body = el("div", { class: "editor" }, area, el("div", { class: "row" },
       el("button", { type: "button", class: "primary", text: t("save"), onclick: () => saveTranslation(q.id, lang, area.value) }),
@@ -422,7 +425,6 @@ function patchCard(entry, q) {
   li.classList.toggle("selected", state.selected === q.id);
   li.classList.toggle("checked", state.checked.has(q.id));
   entry.box.checked = state.checked.has(q.id);
-  entry.box.setAttribute("aria-label", t("select_q", { id: q.id }));
   if (entry.q === q && entry.gen === view.gen && entry.left === left && entry.editing === editing) return;
   if (view.pressed === q.id) return;   // a click is under way on it: it stays as it is until released
   const lang = I18n.lang;
@@ -435,9 +437,21 @@ function patchCard(entry, q) {
   };
   const [head, texts, actions] = li.children;
   const fill = (node, children) => node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  if (sig.head !== entry.sig.head) fill(head, cardHead(q, entry));
+  const focused = document.activeElement;
+  if (sig.head !== entry.sig.head) {
+    entry.box.setAttribute("aria-label", t("select_q", { id: q.id }));
+    fill(head, cardHead(q, entry));
+    if (focused === entry.box) entry.box.focus();   // moved back in: a keyboard user keeps their place
+  }
   if (sig.texts !== entry.sig.texts) fill(texts, cardTexts(q));
-  if (sig.actions !== entry.sig.actions) fill(actions, cardActions(q, left));
+  if (sig.actions !== entry.sig.actions) {
+    if (actions.querySelector("details[open]")) sig.actions = entry.sig.actions;   // its menu is open: later
+    else {
+      const hadFocus = actions.contains(focused);
+      fill(actions, cardActions(q, left));
+      if (hadFocus) actions.querySelector("button, summary")?.focus();
+    }
+  }
   li.className = `card status-${q.status}${left ? " left" : ""}${state.selected === q.id ? " selected" : ""}${state.checked.has(q.id) ? " checked" : ""}`;
   li.dataset.status = q.status;
   li.dataset.version = q.version;
@@ -457,6 +471,12 @@ function syncList(list) {
     view.tidy = false;
     view.left.clear();
     view.unseen.clear();
+    if (state.selected !== null && !wanted.has(state.selected)) {
+      // The selected card goes: the selection moves to the card that takes its place.
+      const after = [...ol.children].map((li) => Number(li.dataset.id));
+      const at = after.indexOf(state.selected);
+      state.selected = after.slice(at + 1).find((id) => wanted.has(id)) ?? after.slice(0, Math.max(at, 0)).reverse().find((id) => wanted.has(id)) ?? list[0]?.id ?? null;
+    }
     for (const [id, e] of view.cards) if (!wanted.has(id)) { e.li.remove(); view.cards.delete(id); }
     let prev = null;
     for (const q of list) {
@@ -469,8 +489,10 @@ function syncList(list) {
     return;
   }
   for (const [id, e] of view.cards) {
+    const q = state.questions.get(id);
+    if (!q) { e.li.remove(); view.cards.delete(id); view.left.delete(id); continue; }   // forgotten (privacy request)
     if (wanted.has(id)) view.left.delete(id); else view.left.add(id);
-    patchCard(e, state.questions.get(id));
+    patchCard(e, q);
   }
   for (const q of list) {
     if (view.cards.has(q.id)) continue;
@@ -501,7 +523,7 @@ $("new-pill").addEventListener("click", showNew);
 // Sweep the cards that left and restore the filter order, once the moderator is idle.
 function idleTidy() {
   if (!state.schedule || view.pointerIn || view.pressed !== null || document.querySelector("dialog[open]")) return;
-  if (Date.now() - view.lastInput < TIDY_AFTER_MS || state.editing) return;
+  if (Date.now() - view.lastInput < TIDY_AFTER_MS || (state.editing && view.left.has(state.editing.id))) return;
   const shown = [...$("questions").children].filter((li) => !li.classList.contains("left")).map((li) => Number(li.dataset.id));
   const list = visible().map((q) => q.id);
   if (view.left.size || shown.join() !== list.join()) { view.tidy = true; render(); }
@@ -770,7 +792,7 @@ document.addEventListener("keydown", (ev) => {
   view.lastInput = Date.now();
   if (ev.target.closest("input, textarea, select, dialog") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if ($("app").hidden) return;
-  const ids = [...$("questions").children].filter((li) => !li.classList.contains("left")).map((li) => Number(li.dataset.id));
+  const ids = [...$("questions").children].map((li) => Number(li.dataset.id));   // dimmed ones too: j/k keep their place
   const i = ids.indexOf(state.selected);
   const q = state.selected === null ? null : shown(state.selected);
   const handled = {
@@ -784,7 +806,10 @@ document.addEventListener("keydown", (ev) => {
     s: () => q && act(q, "star", { starred: !q.starred }),
     u: () => q && act(q, "undo"),
     n: () => showNew(),
-    e: () => { if (q) { state.editing = { id: q.id, lang: modLang() === q.language ? speakerLanguage(q) : modLang() }; render(); } },
+    e: () => {
+      const lang = q && (modLang() === q.language ? speakerLanguage(q) : modLang());
+      if (q && lang !== q.language) { state.editing = { id: q.id, lang }; render(); }   // else nothing to translate
+    },
     x: () => { if (q) { state.checked.has(q.id) ? state.checked.delete(q.id) : state.checked.add(q.id); render(); } },
     "/": () => $("f-search").focus(),
     "?": () => $("help").showModal(),

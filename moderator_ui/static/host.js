@@ -462,7 +462,9 @@ else setTimeout(() => { if (!wantedLang) useLanguage([]); }, 1500);
 // (a translation line or a marker appears): measured in the next frame, never inside
 // the observer's own callback.
 if (document.fonts?.ready) document.fonts.ready.then(() => { fitted.host = fitted.overlay = null; render(); });
-window.addEventListener("resize", () => render());
+// Fitting measures the text many times: once the window has settled, not on every step of a drag.
+let resizeTimer = null;
+window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(render, 150); });
 if (!overlay && window.ResizeObserver) {
   let pending = false;
   new ResizeObserver(() => {

@@ -23,7 +23,8 @@ class LiveSocket {
   // database or Redis (≈65 µs of hub CPU each, measured: ≈0.14 of a core). A reply
   // has 2.5-3 s to come back; a dead link is seen after 7.5-8 s of silence, so a
   // phone shows "offline" within 10 s however its link died.
-  static PING_AFTER_MS = 4500;
+  static PING_AFTER_MS = 4500;   // each socket adds up to 1 s of its own: pings after one public event do not come in one burst
+  static STABLE_MS = 30000;
   static DEAD_AFTER_MS = 7500;
   static CONNECT_TIMEOUT_MS = 20000;
   static TICK_MS = 500;
@@ -36,6 +37,8 @@ class LiveSocket {
     this.pending = new Map();     // request id -> {resolve, reject, timer}
     this.n = 0;
     this.delay = 500;
+    this.liveSince = 0;           // when the current socket's hello was answered (0: not live)
+    this.pingAfter = LiveSocket.PING_AFTER_MS + Math.random() * 1000;
     this.stopped = false;
     this.state = null;
     this.ws = null;
@@ -86,7 +89,7 @@ class LiveSocket {
         const reply = await this.request("hello", payload, { timeout: LiveSocket.CONNECT_TIMEOUT_MS });
         if (ws !== this.ws) return;
         this.greeted = true;
-        this.delay = 500;
+        this.liveSince = Date.now();
         this.setState("live");
         if (this.h.onReady) this.h.onReady(reply);
       } catch (err) {
@@ -122,7 +125,12 @@ class LiveSocket {
     this.failPending("connection.closed", "connection closed");
     if (this.stopped) return;
     this.setState(next);
-    this.retry = setTimeout(() => this.connect(), this.delay + Math.random() * 300);
+    // The backoff starts over only after a socket stayed up a while: a hub that accepts and
+    // then stalls is not hammered every 0.5 s. The wait is spread over [delay/2, 2×delay]:
+    // thousands of viewers that lost one hub at the same moment do not all dial back at once.
+    if (this.liveSince && Date.now() - this.liveSince >= LiveSocket.STABLE_MS) this.delay = 500;
+    this.liveSince = 0;
+    this.retry = setTimeout(() => this.connect(), this.delay * (0.5 + Math.random() * 1.5));
     this.delay = Math.min(this.delay * 2, 10000);
   }
 
@@ -146,7 +154,7 @@ class LiveSocket {
       return;
     }
     if (quiet >= LiveSocket.DEAD_AFTER_MS) { this.lost("offline"); return; }
-    if (quiet >= LiveSocket.PING_AFTER_MS && now - this.lastPing >= LiveSocket.PING_AFTER_MS) this.ping();
+    if (quiet >= this.pingAfter && now - this.lastPing >= this.pingAfter) this.ping();
   }
 
   ping() {

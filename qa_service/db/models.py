@@ -99,6 +99,14 @@ class Question(SQLModel, table=True):
             sqlite_where=sa.text("status = 'on_air'"),
             postgresql_where=sa.text("status = 'on_air'"),
         ),
+        # The questions merged into one (its merged count, the askers who follow it): read
+        # on every change of a question, so an index, over the few merged rows only.
+        sa.Index(
+            "ix_question_merged_into",
+            "merged_into_id",
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+        ),
     )
 
 

@@ -77,6 +77,9 @@ COMPOUND: dict[tuple[Action, Status], tuple[Action, Action]] = {
 HIDDEN = "hidden"
 # Reject reasons the viewer page shows in the asker's language (the console's presets).
 REASON_PRESETS = frozenset({"duplicate", "off_topic", "answered", "inappropriate", "no_time"})
+# The presets the asker of a merged question may be told of the kept one's rejection:
+# about the topic or the time, never a judgement of another person's words.
+FOLLOWER_REASONS = REASON_PRESETS - {"inappropriate"}
 
 # Statuses a studio's host (and its public display) may ever see.
 HOST_VISIBLE = frozenset({Status.queued, Status.on_air, Status.answered})
@@ -202,10 +205,10 @@ def viewer_status(status: Status, reject_reason: str | None = None) -> str:
 
 def viewer_reason(status: Status, reject_reason: str | None, *, presets_only: bool = False) -> str | None:
     """The reason a viewer is shown: a rejected question's, never the hidden marker.
-    ``presets_only``: only a preset (the asker of a merged question is told the kept
-    question's fate, not a moderator's words about another person's question)."""
+    ``presets_only``: only a neutral preset (the asker of a merged question is told the
+    kept question's fate, not a moderator's words or verdict on another person's question)."""
     if status is not Status.rejected or reject_reason == HIDDEN:
         return None
-    if presets_only and reject_reason not in REASON_PRESETS:
+    if presets_only and reject_reason not in FOLLOWER_REASONS:
         return None
     return reject_reason

@@ -499,6 +499,15 @@ def _check_merge_target(db: Session, event_id: int, q: Question, target_id: int 
     target = db.get(Question, target_id)
     if target is None or target.event_id != event_id:
         raise NotFound("question.unknown", f"there is no question {target_id}")
+    if target.studio_id != q.studio_id:
+        # A merged asker follows the kept question: both must answer to the studio lock
+        # this transaction holds, or a race with the kept one's answer (or a merge back
+        # the other way) would go unseen. A slip of a drag must not cross studios either.
+        raise Conflict(
+            "question.merge_other_studio",
+            f"question {target_id} is for another studio; merge only questions of one studio",
+            studio=target.studio_id,
+        )
     if target.status in (Status.merged.value, Status.rejected.value):
         raise Conflict("question.merge_target_closed", f"question {target_id} is {target.status}")
 

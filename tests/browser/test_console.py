@@ -259,13 +259,21 @@ def test_reject_stays_in_place_with_an_undo_toast(server, ctx, event_id, sample,
     expect(card).to_have_attribute("data-status", "pending")
     expect(card).not_to_have_class(re.compile(r"\bleft\b"))
     assert status_of(ctx, ids[1]) == "pending"
-    # Rejected again and the moderator moves away: once idle, the card is swept.
-    card.locator("button", has_text="Reject (r)").click()
+    # Rejected again by key; j and k step over it in place; once the moderator is idle
+    # (pointer off the list) it is swept and the selection moves to the card in its place.
+    card.locator(".texts").click()
+    page.keyboard.press("r")
     page.click("#reject-ok")
     expect(card).to_have_attribute("data-status", "rejected")
+    page.keyboard.press("j")
+    assert page.evaluate("state.selected") == ids[2]
+    page.keyboard.press("k")
+    assert page.evaluate("state.selected") == ids[1]
     page.mouse.move(5, 5)  # off the list
     expect(card).to_have_count(0, timeout=10_000)
     expect(page.locator("#questions li")).to_have_count(2)
+    assert page.evaluate("state.selected") == ids[2]
+    expect(page.locator(f"#questions li[data-id='{ids[2]}']")).to_have_class(re.compile(r"\bselected\b"))
     assert page.js_errors == []
 
 

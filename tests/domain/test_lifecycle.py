@@ -102,6 +102,8 @@ def test_a_hidden_question_reads_as_received_without_a_reason() -> None:
 def test_a_merged_asker_is_told_only_preset_reasons() -> None:
     assert viewer_reason(Status.rejected, "duplicate", presets_only=True) == "duplicate"
     assert viewer_reason(Status.rejected, "Rude, Bob", presets_only=True) is None
+    assert viewer_reason(Status.rejected, "inappropriate", presets_only=True) is None  # a verdict on another's words
+    assert viewer_reason(Status.rejected, "inappropriate") == "inappropriate"  # the asker's own question
     assert viewer_reason(Status.answered, None, presets_only=True) is None
 
 

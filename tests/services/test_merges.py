@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from qa_service.bus import channels
-from qa_service.services import questions, snapshots
+from qa_service.db.models import Question
+from qa_service.domain.errors import Conflict
+from qa_service.services import questions, schedule, snapshots
 from qa_service.services.context import Context
 
 from .support import ask, stream
@@ -232,3 +234,16 @@ def test_forgetting_the_kept_asker_tells_the_merged_ones(ctx, event_id, sample) 
     last = _viewer_events(ctx, event_id, "viewer-stays", merged)[-1]
     assert (last["status"], last["merged"]) == ("approved", True)  # as merged questions always read before
     assert _own(ctx, event_id, "viewer-stays", merged) == last
+
+
+def test_a_question_is_merged_only_into_one_of_its_own_studio(ctx, event_id, sample) -> None:
+    jakarta_segment = sample["segments"][sample["studios"]["jakarta"].id]
+    schedule.set_status(ctx, event_id, jakarta_segment.id, "live", "mod1")
+    moscow = ask(ctx, event_id, sample["speakers"]["moscow"][0].id, "Which steel grades?", viewer="viewer-m")
+    jakarta = ask(ctx, event_id, sample["speakers"]["jakarta"][0].id, "Which nickel grades?", viewer="viewer-j")
+    with pytest.raises(Conflict) as refused:
+        _merge(ctx, event_id, jakarta, moscow)
+    assert refused.value.code == "question.merge_other_studio"
+    with ctx.read() as db:
+        row = db.get(Question, jakarta)
+        assert row is not None and (row.status, row.merged_into_id) == ("pending", None)

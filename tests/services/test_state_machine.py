@@ -49,6 +49,7 @@ EXPECTED = {
     "question.illegal_transition",
     "question.merge_target_closed",
     "question.merge_self",
+    "question.merge_other_studio",
     "queue.stale_version",
     "queue.mismatch",
     "queue.not_in_queue",
