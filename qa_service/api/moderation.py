@@ -52,7 +52,7 @@ async def question_action(request: Request) -> JSONResponse:
     responses:
       200: the question (moderator view)
       400: question.illegal_transition, question.reason_required
-      409: question.stale_version, studio.on_air_taken
+      409: question.stale_version, studio.on_air_taken, question.merge_other_studio
     """
     hub, actor, data, event_id, qid = await _question_request(request)
     result = await hub.run(
