@@ -301,7 +301,7 @@ function problem(q) {
   const p = q.translation_problem;
   if (p && I18n.has(`terr.${p.code}`)) {
     const pairs = (p.pairs || []).map(([a, b]) => `${I18n.languageName(a)} → ${I18n.languageName(b)}`).join(", ");
-    return [t(`terr.${p.code}`, { pairs }), p.command ? el("code", { text: p.command }) : null];
+    return [t(`terr.${p.code}`, { pairs }), p.command ? " " : null, p.command ? el("code", { text: p.command }) : null];
   }
   return [q.translation_error ? t("terr.engine_failed") : t("terr.none")];
 }

@@ -95,6 +95,21 @@ def name(code: str) -> str:
     return NAMES.get(code, code)
 
 
+def _simplest(gaps: Iterable[tuple[str, Iterable[str]]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The gaps without those another one implies: "ar to ru or en" (the speaker's) goes
+    when "ar to ru" (the moderators') is there too, since the pack for the one closes both."""
+    unique: list[tuple[str, tuple[str, ...]]] = []
+    for src, targets in gaps:
+        gap = (src, tuple(dict.fromkeys(targets)))
+        if gap not in unique:
+            unique.append(gap)
+    return tuple(
+        (src, targets)
+        for src, targets in unique
+        if not any(o != (src, targets) and o[0] == src and set(o[1]) <= set(targets) for o in unique)
+    )
+
+
 @dataclass(frozen=True)
 class Problem:
     code: str
@@ -104,7 +119,7 @@ class Problem:
 
     @classmethod
     def no_model(cls, gaps: Iterable[tuple[str, Iterable[str]]], install: Iterable[str]) -> Problem:
-        return cls(NO_MODEL, tuple((src, tuple(targets)) for src, targets in gaps), tuple(install))
+        return cls(NO_MODEL, _simplest(gaps), tuple(install))
 
     @classmethod
     def parse(cls, stored: str | None) -> Problem | None:
@@ -118,7 +133,7 @@ class Problem:
         if head != NO_MODEL:
             return cls(ENGINE_FAILED)
         gaps_text, _, codes = tail.partition(";")
-        gaps = tuple((m[1], tuple(m[2].split("/"))) for m in _GAP.finditer(gaps_text))
+        gaps = _simplest((m[1], m[2].split("/")) for m in _GAP.finditer(gaps_text))
         return cls(NO_MODEL, gaps, tuple(c for c in codes.split() if _CODE.fullmatch(c)))
 
     def stored(self) -> str:

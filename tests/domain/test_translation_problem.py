@@ -31,6 +31,17 @@ def test_alternatives_and_no_command() -> None:
     )
 
 
+def test_a_gap_another_one_closes_is_not_named_twice() -> None:
+    # The speaker takes ru or en, the moderators ru: a pack for ar→ru closes both.
+    problem = Problem.no_model([("ar", ["ru", "en"]), ("ar", ["ru"]), ("ar", ["ru"])], ["ar"])
+    assert problem.pairs == [["ar", "ru"]]
+    assert problem.sentence() == (
+        "No language pack translates Arabic to Russian. "
+        "Install one with: qa-service models install ar — or write the translation by hand."
+    )
+    assert Problem.parse("no_model:ar>ru/en,ar>ru;ar") == problem  # rows stored before read the same
+
+
 @pytest.mark.parametrize(
     ("stored", "code", "says"),
     [
