@@ -308,7 +308,11 @@ def test_a_banned_asker_who_drops_its_token_is_still_hidden(server, ctx, moderat
     with ws_client(f"{server.ws_base}/ws/viewer") as c:
         _hello(c)
         again = _ask(c, speaker, "Buy my crypto course, again")
-    assert again["ok"] and again["payload"]["question"]["status"] == "not_selected", again
+    # Silently: the asker sees "received" like anyone (no reason that would reveal the ban).
+    assert again["ok"] and (again["payload"]["question"]["status"], again["payload"]["question"]["reason"]) == (
+        "received",
+        None,
+    ), again
     assert banned.json()["address_banned_until"]
     with ctx.transaction() as (db, _):
         from qa_service.keys import address_hash, signing_key
@@ -327,6 +331,8 @@ def test_a_banned_asker_who_drops_its_token_is_still_hidden(server, ctx, moderat
         _hello(c)
         later = _ask(c, speaker, "A real question at last")
     assert later["ok"] and later["payload"]["question"]["status"] == "received", later
+    texts = [q["text"] for q in moderator.get("/api/moderation/snapshot").json()["questions"]]
+    assert "A real question at last" in texts
 
 
 @pytest.mark.integration
