@@ -4,6 +4,7 @@ withdrawn from open sockets, a publish that failed."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -159,6 +160,36 @@ def test_database_cut_is_reported_answered_clearly_and_recovered(settings_factor
             "database-cut-postgresql",
             {"not_ready_reported_seconds": round(not_ready_after, 2), "ready_again_seconds": round(ready_after, 2)},
         )
+        assert h.alive()
+    finally:
+        h.stop()
+        proxy.stop()
+
+
+@pytest.mark.postgres
+def test_a_ping_is_answered_while_the_sockets_ask_waits_on_a_stalled_database(
+    settings_factory, ctx, event_id, sample, db_url
+) -> None:
+    """A client judges its socket by pings (docs/protocol.md): one stuck behind an ask that
+    waits on the database would make every asker reconnect during a database stall."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the database is stalled with a TCP proxy: PostgreSQL only (SQLite is a file)")
+    proxy = TcpProxy(*postgres_target(db_url)).start()
+    settings = settings_factory(database_url=through_proxy(db_url, proxy))
+    h = hub(settings, QA_DB_TIMEOUT_SECONDS="3", **HUB_ENV).start()
+    try:
+        h.wait_ready("/readyz")
+        with ws_client(h.base.replace("http", "ws") + "/ws/viewer") as viewer:
+            assert viewer.request("hello")["ok"]
+            proxy.freeze()  # the database's connections stay open but carry nothing
+            ask = {"client_id": "stalled-ask-01", "speaker_id": sample["speakers"]["moscow"][0].id, "text": "Stalled?"}
+            viewer.send_raw(json.dumps({"type": "question.ask", "id": "ask-1", "payload": ask | {"language": "en"}}))
+            pong = viewer.request("ping", timeout=1.5 * SECOND)
+            assert pong["ok"] and pong["payload"] == {"pong": True}
+            assert "ask-1" not in viewer.replies, "the ask was not stalled: the test proves nothing"
+            proxy.thaw()
+            wait_until(lambda: (viewer.pump(0.1), "ask-1" in viewer.replies)[1], 30 * SECOND, "the ask's reply")
+            assert [r["id"] for r in viewer.reply_log][-2:] == [pong["id"], "ask-1"]  # answered out of order, by id
         assert h.alive()
     finally:
         h.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -73,14 +74,30 @@ def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
     return mine is not None and any(mine == _normal_origin(a) for a in allowed)
 
 
+MAX_WAITING = 8  # requests of one socket waiting behind the one being handled
+
+
 async def _serve(
     ws: WebSocket, conn: Connection, on_hello: HelloHandler, handlers: dict[str, Handler], hello_by: float
 ) -> None:
     """Receive loop shared by every role: hello first (by the loop time ``hello_by``,
-    one deadline that no other frame extends), then requests."""
+    one deadline that no other frame extends), then requests.
+
+    A socket's requests are handled one at a time, in order, by a task of their own, so
+    the loop keeps reading meanwhile: a ``ping`` is answered at once even while an ask
+    waits on a stalled database (a client that heard nothing for seconds would drop the
+    socket and dial again). Replies are matched by id, so a pong may overtake them."""
     hub = _hub(ws)
     loop = asyncio.get_running_loop()
     greeted = False
+    waiting: collections.deque[protocol.Request] = collections.deque()
+    worker: asyncio.Task[None] | None = None
+
+    async def work() -> None:
+        while waiting:
+            req = waiting.popleft()
+            await _answer(conn, req.id, handlers[req.type](req.payload))
+
     while not conn.closing:
         if greeted:
             message = await ws.receive()  # no wait_for: it would hold a frame per idle socket
@@ -114,12 +131,17 @@ async def _serve(
                 greeted = True
                 hub.metrics.hello(conn.role)
                 continue
-            handler = handlers.get(req.type)
-            if handler is None:
+            if req.type not in handlers:
                 raise protocol.ProtocolError(
                     "message.unknown_type", f"unknown message type {req.type!r}", req.id, known=sorted(handlers)
                 )
-            conn.send(protocol.ok(req.id, await handler(req.payload)))
+            if len(waiting) >= MAX_WAITING:
+                raise DomainError("rate.limited", "too many requests waiting on this socket; slow down")
+            waiting.append(req)
+            if worker is None or worker.done():
+                worker = asyncio.create_task(work())
+                _WORKERS.add(worker)  # kept until done: a request a socket left behind still completes
+                worker.add_done_callback(_WORKERS.discard)
         except protocol.ProtocolError as exc:
             conn.send(protocol.error(exc.request_id or request_id, exc.code, exc.message, exc.details))
         except DomainError as exc:
@@ -129,12 +151,28 @@ async def _serve(
             conn.send(unavailable(request_id))
             conn.close(protocol.CLOSE_TRY_AGAIN, "try again shortly", flush=True)
             return
-        except OUTAGE_ERRORS as exc:
-            log.warning("request %s failed: a dependency is away (%r)", request_id, exc)
-            conn.send(unavailable(request_id))
         except Exception:  # a bug must not kill the socket; it is logged in full
             log.exception("request %s failed", request_id)
             conn.send(protocol.error(request_id, "server.error", "the server could not do that now; try again"))
+
+
+_WORKERS: set[asyncio.Task[None]] = set()
+
+
+async def _answer(conn: Connection, request_id: str | None, call: Awaitable[Any]) -> None:
+    """Run one request and send its reply (or the error a client can act on)."""
+    try:
+        conn.send(protocol.ok(request_id, await call))
+    except protocol.ProtocolError as exc:
+        conn.send(protocol.error(exc.request_id or request_id, exc.code, exc.message, exc.details))
+    except DomainError as exc:
+        conn.send(protocol.error(request_id, exc.code, exc.message, exc.details))
+    except OUTAGE_ERRORS as exc:
+        log.warning("request %s failed: a dependency is away (%r)", request_id, exc)
+        conn.send(unavailable(request_id))
+    except Exception:  # a bug must not kill the socket; it is logged in full
+        log.exception("request %s failed", request_id)
+        conn.send(protocol.error(request_id, "server.error", "the server could not do that now; try again"))
 
 
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
