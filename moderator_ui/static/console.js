@@ -412,7 +412,7 @@ function createCard(q) {
   box.addEventListener("change", () => { box.checked ? state.checked.add(q.id) : state.checked.delete(q.id); renderBulk(); });
   const li = el("li", { class: "card", tabindex: "-1", dataset: { id: q.id } },
     el("header", { class: "head" }), el("div", { class: "texts" }), el("div", { class: "actions" }));
-  const entry = { li, box, q: null, gen: -1, left: null, editing: null, sig: {} };
+  const entry = { li, box, q: null, gen: -1, left: null, editing: null, selected: false, checked: false, sig: {} };
   view.cards.set(q.id, entry);
   return entry;
 }
@@ -422,9 +422,10 @@ function patchCard(entry, q) {
   const left = view.left.has(q.id);
   const editing = state.editing && state.editing.id === q.id ? state.editing.lang : null;
   const { li } = entry;
-  li.classList.toggle("selected", state.selected === q.id);
-  li.classList.toggle("checked", state.checked.has(q.id));
-  entry.box.checked = state.checked.has(q.id);
+  const selected = state.selected === q.id;
+  const checked = state.checked.has(q.id);
+  if (entry.selected !== selected) { li.classList.toggle("selected", selected); entry.selected = selected; }
+  if (entry.checked !== checked) { li.classList.toggle("checked", checked); entry.box.checked = checked; entry.checked = checked; }
   if (entry.q === q && entry.gen === view.gen && entry.left === left && entry.editing === editing) return;
   if (view.pressed === q.id) return;   // a click is under way on it: it stays as it is until released
   const lang = I18n.lang;
@@ -452,7 +453,7 @@ function patchCard(entry, q) {
       if (hadFocus) actions.querySelector("button, summary")?.focus();
     }
   }
-  li.className = `card status-${q.status}${left ? " left" : ""}${state.selected === q.id ? " selected" : ""}${state.checked.has(q.id) ? " checked" : ""}`;
+  li.className = `card status-${q.status}${left ? " left" : ""}${selected ? " selected" : ""}${checked ? " checked" : ""}${editing ? " editing" : ""}`;
   li.dataset.status = q.status;
   li.dataset.version = q.version;
   Object.assign(entry, { q, gen: view.gen, left, editing, sig });
@@ -550,11 +551,12 @@ $("questions").addEventListener("click", (ev) => {
 
 function select(id, scroll) {
   const old = view.cards.get(state.selected);
-  if (old) old.li.classList.remove("selected");
+  if (old) { old.li.classList.remove("selected"); old.selected = false; }
   state.selected = id;
   const e = view.cards.get(id);
   if (e) {
     e.li.classList.add("selected");
+    e.selected = true;
     if (scroll) e.li.scrollIntoView({ block: "nearest" });
   }
 }
