@@ -16,6 +16,7 @@ from .settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 STAFF = ROOT / "moderator_ui" / "static"
 VIEWER = ROOT / "viewer_ui" / "static"
+EMBED_PATH = "/embed"
 
 
 class SecurityHeaders:
@@ -29,33 +30,41 @@ class SecurityHeaders:
         # http→ws, https→wss. CSP has no syntax for an IPv6 literal ("ws://[::1]:8000" is
         # dropped with a console error); 'self' already admits sockets to the page's own origin.
         sockets = sorted("ws" + origin[4:] for origin in settings.allowed_origins if "[" not in origin)
-        csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self' {' '.join(sockets)}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        )
-        self.headers = [
-            (b"content-security-policy", csp.encode("latin-1")),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-        ]
+
+        def csp(ancestors: str) -> str:
+            return (
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                f"connect-src 'self' {' '.join(sockets)}; frame-ancestors {ancestors}; base-uri 'none'; "
+                "form-action 'self'"
+            )
+
+        common = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
         if settings.secure_cookies:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+            common.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.headers = [(b"content-security-policy", csp("'none'").encode("latin-1")), *common]
+        # The widget may be framed by the partner sites named in QA_EMBED_ORIGINS, and only by them.
+        partners = " ".join(settings.embed_origin_list) or "'none'"
+        self.embed_headers = [(b"content-security-policy", csp(partners).encode("latin-1")), *common]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        extra = self.embed_headers if scope["path"] == EMBED_PATH else self.headers
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], *self.headers]
+                message["headers"] = [*message["headers"], *extra]
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
 async def viewer_page(request: Request) -> Response:
+    """The viewer page; at /embed the same page as a widget for partner sites (the ask
+    box and "my questions", its height told to the framing page by postMessage)."""
     return FileResponse(VIEWER / "index.html", media_type="text/html; charset=utf-8")
 
 
@@ -80,6 +89,7 @@ async def host_page(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/", viewer_page, include_in_schema=False),
+        Route(EMBED_PATH, viewer_page, include_in_schema=False),
         Route("/moderate", console_page, include_in_schema=False),
         Route("/host/{token}", host_page, include_in_schema=False),
         Mount("/static", StaticFiles(directory=STAFF), name="static"),

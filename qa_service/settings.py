@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_EMBED_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")  # no IPv6 literal: CSP cannot name one
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-insecure-secret"}
 MIN_SECRET_BITS = 100  # estimated (Shannon) bits; secrets.token_urlsafe(32) has ≈200
@@ -122,6 +125,8 @@ class Settings(BaseSettings):
     metrics_allow: str = ""  # IPs or CIDRs (comma-separated) besides loopback that may read /metrics
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # a worker's /metrics; default off
     worker_metrics_host: str = "127.0.0.1"  # where a worker's /metrics listens
+    # partner sites: origins (comma-separated, https://partner.example) whose pages may show /embed in a frame
+    embed_origins: str = ""
 
     @field_validator("database_url", "redis_url", "event", mode="before")
     @classmethod
@@ -153,6 +158,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"QA_METRICS_ALLOW: {item!r} is not an IP address or CIDR network") from None
         return v
 
+    @field_validator("embed_origins")
+    @classmethod
+    def _embed_origins_parse(cls, v: str) -> str:
+        for item in filter(None, (p.strip() for p in v.split(","))):
+            if not _EMBED_ORIGIN.fullmatch(item):
+                raise ValueError(
+                    f"QA_EMBED_ORIGINS: {item!r} is not an origin (scheme://host[:port], e.g. https://partner.example)"
+                )
+        return v
+
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Settings:
         if self.secret_key is not None and self.secret_key_file is not None:
@@ -174,6 +189,10 @@ class Settings(BaseSettings):
     @property
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def embed_origin_list(self) -> list[str]:
+        return [p.strip().rstrip("/") for p in self.embed_origins.split(",") if p.strip()]
 
     @property
     def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

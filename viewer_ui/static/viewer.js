@@ -2,9 +2,32 @@
 "use strict";
 
 const LOCALES = ["ru", "en", "zh", "id", "uz", "ar", "de", "fr", "es"];
+// At /embed the page is a partner site's widget: the ask box and "my questions" only,
+// and the framing page is told the height it needs (see the README for its two lines).
+const EMBED = location.pathname === "/embed";
+if (EMBED) {
+  document.body.classList.add("embed");
+  if (window.parent !== window) {
+    let told = 0;
+    new ResizeObserver(() => {
+      const height = Math.ceil(document.documentElement.scrollHeight);
+      if (height !== told) { told = height; window.parent.postMessage({ type: "qa-embed:height", height }, "*"); }
+    }).observe(document.body);
+  }
+}
+// The device's storage, or this page's memory where the browser refuses storage (a
+// widget framed by another site while third-party storage is blocked): the page works,
+// and forgets the viewer when it is closed.
+const memory = new Map();
 const store = {
-  get(key, fallback) { try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; } },
-  set(key, value) { localStorage.setItem(key, JSON.stringify(value)); },
+  get(key, fallback) {
+    try { return JSON.parse(localStorage.getItem(key)) ?? fallback; }
+    catch { return memory.has(key) ? memory.get(key) : fallback; }
+  },
+  set(key, value) {
+    memory.set(key, value);
+    try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* refused: memory only */ }
+  },
 };
 const state = {
   lang: "en", t: {}, en: {}, schedule: null, limits: { max_question_chars: 500, max_name_chars: 60 },
