@@ -18,14 +18,15 @@
 "use strict";
 
 class LiveSocket {
-  // An idle socket pings every 4.5-5 s: at 10,000 idle viewers about 2,100 small
-  // frames a second for the hub, answered in its receive loop without touching the
-  // database or Redis (≈65 µs of hub CPU each, measured: ≈0.14 of a core). A reply
-  // has 2.5-3 s to come back; a dead link is seen after 7.5-8 s of silence, so a
-  // phone shows "offline" within 10 s however its link died.
-  static PING_AFTER_MS = 4500;   // each socket adds up to 1 s of its own: pings after one public event do not come in one burst
+  // An idle socket pings after 3.5-4.5 s of silence (each socket draws its own delay, so
+  // the pings after one public event do not come in one burst): at 10,000 idle viewers
+  // about 2,500 small frames a second for the hub, answered in its receive loop without
+  // the database or Redis (≈65 µs of hub CPU each, measured: ≈0.17 of a core). A reply
+  // has at least 2.5 s to come back; a dead link is seen after 7-7.5 s of silence, so a
+  // phone shows "offline" within 10 s however its link died, with room for a slow device.
+  static PING_AFTER_MS = 3500;
   static STABLE_MS = 30000;
-  static DEAD_AFTER_MS = 7500;
+  static DEAD_AFTER_MS = 7000;
   static CONNECT_TIMEOUT_MS = 20000;
   static TICK_MS = 500;
   static REQUEST_TIMEOUT_MS = 10000;
