@@ -42,7 +42,7 @@ ACTIONS = ["approve", "enqueue", "dequeue", "on_air", "skip", "answer", "reject"
 SEGMENT_STATUSES = ["upcoming", "live", "ended", "auto"]
 
 # Paths of the app that are not REST operations: probes, this document, the pages.
-NOT_OPERATIONS = frozenset({"/healthz", "/readyz", "/openapi.json", "/", "/moderate", "/host/{token}"})
+NOT_OPERATIONS = frozenset({"/healthz", "/readyz", "/openapi.json", "/", "/embed", "/moderate", "/host/{token}"})
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
