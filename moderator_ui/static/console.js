@@ -312,7 +312,7 @@ function translationCell(q, lang, label) {
   let body;
   if (editing) {
     const area = el("textarea", { "aria-label": t("edit_into", { lang: I18n.languageName(lang) }), dir: "auto",
-                                  onkeydown: (ev) => { if (ev.key === "Escape") { ev.preventDefault(); state.editing = null; render(); shown(q.id) && view.cards.get(q.id)?.li.focus(); } } });
+                                  onkeydown: (ev) => { if (ev.key === "Escape") { ev.preventDefault(); state.editing = null; render(); view.cards.get(q.id)?.li.focus(); } } });
     area.value = tr ? tr.text : "";
     body = el("div", { class: "editor" }, area, el("div", { class: "row" },
       el("button", { type: "button", class: "primary", text: t("save"), onclick: () => saveTranslation(q.id, lang, area.value) }),
