@@ -138,6 +138,32 @@ def _translation_enqueuer(settings: Settings, client: redis.Redis, publisher: Sy
     return hook
 
 
+def _feed_enqueuers(settings: Settings, client: redis.Redis, publisher: SyncPublisher):  # type: ignore[no-untyped-def]
+    """The feed's translation into its viewers' languages (workers/feed.py): after a
+    question entered the feed, and when a language gets its first reader on this hub
+    (at most once a minute per language across hubs). Best effort: if Redis refuses,
+    those viewers read the original until the next trigger."""
+    from rq import Queue
+
+    from workers import feed as feed_jobs
+
+    queue = Queue(settings.queue_name, connection=client)
+
+    def entered(event_id: int, question_ids: list[int]) -> None:
+        if publisher.recently_failed:
+            return
+        try:
+            feed_jobs.enqueue(queue, event_id, question_ids=question_ids)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not queue the feed translation of question(s) %s (%s)", question_ids, exc)
+
+    def new_language(event_id: int, language: str) -> None:
+        if client.set(f"{settings.redis_prefix}:feed:queued:{event_id}:{language}", 1, nx=True, ex=60):
+            feed_jobs.enqueue(queue, event_id, languages=[language])
+
+    return entered, new_language
+
+
 class IdConvertor(Convertor[str]):
     """Path ids: a run of ASCII digits, handed over as text. Starlette's ``int``
     convertor calls int() while matching (4,300+ digits raise: a 500); here the
@@ -196,6 +222,8 @@ def create_app(settings: Settings) -> Starlette:
             read_engine=read_engine,
         )
         ctx.on_questions_created.append(_translation_enqueuer(settings, sync_redis, ctx.publisher))
+        feed_entered, feed_language = _feed_enqueuers(settings, sync_redis, ctx.publisher)
+        ctx.on_feed_entered.append(feed_entered)
         # A blocking pool: in a reconnect storm requests wait for a free connection
         # (up to the timeout) instead of failing with MaxConnectionsError.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -207,6 +235,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         aredis = aioredis.Redis(connection_pool=pool)
         hub = Hub(settings, ctx, aredis)
+        hub.on_feed_language = feed_language
         ctx.publisher.on_published = hub.metrics.published
         await hub.start()
         app.state.hub = hub
@@ -238,6 +267,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/moderation/audit", moderation.audit_log, methods=["GET"]),
         Route("/api/questions/{question_id:id}/translations/{language}", moderation.edit_translation, methods=["PUT"]),
         Route("/api/questions/{question_id:id}/star", moderation.star, methods=["POST"]),
+        Route("/api/questions/{question_id:id}/feed", moderation.feed_visibility, methods=["POST"]),
         Route("/api/questions/{question_id:id}/undo", moderation.undo, methods=["POST"]),
         Route("/api/questions/{question_id:id}/ban", moderation.ban, methods=["POST"]),
         Route("/api/questions/{question_id:id}/unban", moderation.unban, methods=["POST"]),

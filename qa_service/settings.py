@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     accept_upcoming_questions: bool = False
     questions_per_minute: int = Field(default=5, ge=1)  # per viewer
     messages_per_second: int = Field(default=20, ge=1)  # per socket, any type
+    votes_per_minute: int = Field(default=60, ge=1)  # per viewer (a vote and its take-back are two)
+    vote_flush_seconds: float = Field(default=1.0, gt=0, le=60)  # vote counts go out at most this often per question
+    feed_languages: int = Field(default=12, ge=0, le=100)  # the feed is machine-translated into at most this many
     socket_queue_size: int = Field(default=256, ge=8)  # outgoing messages per socket
     resync_per_second: int = Field(default=1000, ge=1)  # per hub, after a bus reconnect (staff sockets first)
     history_size: int = Field(default=2000, ge=10)  # events kept per channel for replay

@@ -7,6 +7,8 @@ still has the text and language it was translated from. A route without a model
 ends the question 'untranslated' at once (waiting would not install one); what
 could be translated is stored all the same. Why a question is untranslated is
 stored as a code (qa_service.domain.translation_problem), never as engine text.
+The same transaction finds the earlier open questions that read alike
+(services/similar.py), so the event that brings the translations brings them too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlmodel import col, select
 
 from qa_service.db.models import Event, Question, Speaker, Studio, Translation, utcnow
 from qa_service.domain.translation_problem import GONE, Problem
-from qa_service.services import fanout
+from qa_service.services import fanout, similar
 from qa_service.services.context import Context
 
 from . import metrics
@@ -41,6 +43,7 @@ class Work:
     plan: Plan
     detected: str | None
     gone: bool = False  # its speaker, studio or event no longer exists: no plan can be made
+    moderator_language: str | None = None  # the event's: similar questions are compared in it
 
 
 @dataclass
@@ -73,7 +76,7 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
             p = plan(q.language, speaker.languages, event.moderator_language, studio.host_languages, engine.pairs)
             detector = detector_for(event)
             detected = detector.disagreement(q.text, q.language) if detector else None
-            work[q.id] = Work(q.text, q.language, p, detected)
+            work[q.id] = Work(q.text, q.language, p, detected, moderator_language=event.moderator_language)
 
     # 2. Translate: one engine call per route, cache first.
     results = _translate(ctx, work, engine, cache)
@@ -83,7 +86,7 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
     # 3. Store, skipping human edits and questions changed meanwhile; publish after commit.
     out = BatchResult()
     with ctx.transaction() as (db, outbox):
-        for qid, w in work.items():
+        for qid, w in sorted(work.items()):  # in order: a question sees the earlier ones of its batch
             locked = db.exec(select(Question).where(Question.id == qid).with_for_update()).first()
             if locked is None:
                 continue
@@ -96,6 +99,10 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
                 continue
             before = (q.translation_state, q.translation_error, q.detected_language)
             rows_changed = _store(db, qid, results.get(qid, {}))
+            similar_changed = False
+            if w.moderator_language is not None:
+                db.flush()  # the translations just written count
+                similar_changed = similar.refresh(db, q, w.moderator_language)
             q.detected_language = w.detected
             if w.gone or w.plan.missing:
                 problem = Problem(GONE) if w.gone else missing_problem(w.plan.missing, engine.pairs)
@@ -111,12 +118,13 @@ def translate_questions(ctx: Context, ids: list[int], engine: Any, detector_for:
             else:
                 q.translation_state, q.translation_error = "done", None
                 out.done.append(qid)
-            if not rows_changed and before == (q.translation_state, q.translation_error, q.detected_language):
+            after = (q.translation_state, q.translation_error, q.detected_language)
+            if not rows_changed and not similar_changed and before == after:
                 continue  # nothing new: no event
             q.updated_at = utcnow()
             db.add(q)
             db.flush()
-            fanout.question_changed(db, outbox, q, old_status=q.status)
+            fanout.question_changed(db, outbox, q, old_status=q.status, texts_changed=rows_changed)
             out.announced.append(qid)
     return out
 

@@ -11,6 +11,8 @@
 const $ = (id) => document.getElementById(id);
 const t = (key, vars) => I18n.t(key, vars);
 const OPEN = new Set(["pending", "approved", "queued", "on_air"]);
+// Statuses the audience's public feed shows (unless a moderator hid the question).
+const ON_FEED = new Set(["approved", "queued", "on_air", "answered"]);
 const TIDY_AFTER_MS = 3000;     // idle time (no pointer over the list, no key) before cards that left are swept
 const store = {
   get(key, fallback) { try { return localStorage.getItem(key) ?? fallback; } catch { return fallback; } },
@@ -94,6 +96,15 @@ async function merge(q, into) {
   if (await act(q, "merge", { into })) toast(t("done_merge", { id: q.id, into }), { undo: () => undoOn(q.id) });
 }
 
+// Hide a question from the audience's feed (or show it again), without rejecting it.
+async function feedVisibility(q) {
+  const hidden = !q.feed_hidden;
+  if (await act(q, "feed", { hidden })) {
+    toast(t(hidden ? "done_feed_hide" : "done_feed_show", { id: q.id }),
+          { undo: async () => { const x = state.questions.get(q.id); if (x) await act(x, "feed", { hidden: !hidden }); } });
+  }
+}
+
 async function ban(q) {
   try {
     await api("POST", `/api/questions/${q.id}/ban`);
@@ -134,6 +145,7 @@ async function start() {
     onEvent: (ev) => {
       if (ev.type === "question.created" || ev.type === "question.updated") upsert(ev.payload);
       else if (ev.type === "queue.order") applyOrder(ev.payload);
+      else if (ev.type === "votes.changed") applyVotes(ev.payload.votes);
       else if (ev.type === "segment.updated" && state.schedule) {
         if (applySegment(state.schedule, ev.payload)) renderSegments();
       }
@@ -173,6 +185,13 @@ function applyOrder({ studio_id, order, version }) {
   }
   order.forEach((id, i) => { const q = state.questions.get(id); if (q) q.queue_position = i + 1; });
 }
+// The feed's vote counts (coalesced by the server, about once a second): a new object, so its card is patched.
+function applyVotes(counts) {
+  for (const [id, n] of Object.entries(counts)) {
+    const q = state.questions.get(Number(id));
+    if (q && q.votes !== n) state.questions.set(q.id, { ...q, votes: n });
+  }
+}
 const speakerById = (id) => state.schedule?.speakers.find((s) => s.id === id);
 const studioById = (id) => state.schedule?.studios.find((s) => s.id === id);
 const modLang = () => state.schedule?.event.moderator_language || "en";
@@ -185,7 +204,7 @@ function speakerLanguage(q) {
 function filters() {
   return {
     search: $("f-search").value.trim().toLowerCase(), status: $("f-status").value, segment: $("f-segment").value,
-    studio: $("f-studio").value, speaker: $("f-speaker").value, lang: $("f-lang").value,
+    studio: $("f-studio").value, speaker: $("f-speaker").value, lang: $("f-lang").value, sort: $("f-sort").value,
   };
 }
 
@@ -206,7 +225,10 @@ function matches(q, f) {
 
 function visible() {
   const f = filters();
-  return [...state.questions.values()].filter((q) => matches(q, f)).sort((a, b) => (b.starred - a.starred) || (a.id - b.id));
+  // By votes: the audience's most wanted first (the list re-sorts only while the moderator is idle).
+  const order = f.sort === "votes" ? (a, b) => (b.votes || 0) - (a.votes || 0) || (b.starred - a.starred) || (a.id - b.id)
+    : (a, b) => (b.starred - a.starred) || (a.id - b.id);
+  return [...state.questions.values()].filter((q) => matches(q, f)).sort(order);
 }
 
 // Questions merged into q (the server counts them when it can; else we count what we hold).
@@ -251,6 +273,24 @@ function similarTo(q, limit) {
     .filter((x) => x.score >= 0.15)
     .sort((a, b) => b.score - a.score || a.q.id - b.q.id)
     .slice(0, limit);
+}
+// The server's suggestions (similar_to: earlier questions of the same studio that read alike
+// in a common language, best first), less those closed since: what one key merges into.
+const MERGEABLE_INTO = new Set(["pending", "approved", "queued", "on_air"]);
+function similarOpen(q) {
+  return (q.similar_to || []).filter((id) => MERGEABLE_INTO.has(state.questions.get(id)?.status));
+}
+// A "similar to" chip: select that card and bring it into view.
+function showQuestion(id) {
+  const e = view.cards.get(id);
+  if (!e) { toast(t("similar_hidden", { id })); return; }
+  select(id, true);
+  e.li.focus({ preventScroll: true });
+}
+async function mergeIntoSimilar(q) {
+  const into = similarOpen(q)[0];
+  if (into === undefined) toast(t("no_similar", { id: q.id }));
+  else await merge(q, into);
 }
 
 // ── filters, schedule ──────────────────────────────────────────────────────
@@ -363,6 +403,9 @@ function cardHead(q, entry) {
       el("button", { type: "button", class: "small", text: t("treat_as", { lang: q.detected_language.toUpperCase() }),
                      onclick: () => act(shown(q.id), "retranslate", { language: q.detected_language }) })) : null,
     merged ? el("span", { class: "chip", title: mergedIds(q).map((id) => `#${id}`).join(" "), text: t("merged_n", { n: merged }) }) : null,
+    q.votes > 0 ? el("span", { class: "chip votes", title: t("votes_title"), text: t("votes_n", { n: q.votes }) }) : null,
+    q.feed_hidden ? el("span", { class: "chip feed-hidden", text: t("feed_hidden") }) : null,
+    similarChips(q),
     q.country ? el("span", { class: "country", title: I18n.regionName(q.country), text: q.country }) : null,
     q.display_name ? userText("bdi", q.display_name, "name") : el("span", { class: "name", text: t("anonymous") }),
     el("span", { class: "to" }, `${t("arrow")} `, el("bdi", { text: sp ? sp.name : "?" }), " (", el("bdi", { text: st ? st.city : "?" }), ")"),
@@ -371,6 +414,14 @@ function cardHead(q, entry) {
     q.reject_reason ? el("span", { class: "reason" }, `${t("reason")}: `,
       el("bdi", { text: I18n.has(`reason.${q.reject_reason}`) ? t(`reason.${q.reject_reason}`) : q.reject_reason })) : null,
   ];
+}
+
+function similarChips(q) {
+  const ids = similarOpen(q);
+  if (!ids.length || !OPEN.has(q.status)) return null;
+  return el("span", { class: "similar" }, `${t("similar_to")} `,
+    ...ids.map((id) => el("button", { type: "button", class: "chip", title: t("similar_show", { id }), text: `#${id}`,
+                                       onclick: () => showQuestion(id) })));
 }
 
 function cardTexts(q) {
@@ -402,6 +453,7 @@ function cardActions(q, left) {
     el("div", { class: "menu" },
       left ? null : button(t("undo_key"), () => act(shown(q.id), "undo")),
       s === "queued" ? button(t("dequeue"), () => act(shown(q.id), "dequeue")) : null,
+      ON_FEED.has(s) ? button(q.feed_hidden ? t("feed_show") : t("feed_hide"), () => feedVisibility(shown(q.id))) : null,
       button(t("retranslate"), () => act(shown(q.id), "retranslate")),
       button(t("hide_asker"), () => ban(q))));
   return [...main, more];
@@ -431,10 +483,10 @@ function patchCard(entry, q) {
   const lang = I18n.lang;
   const sig = {
     head: JSON.stringify([lang, view.gen, q.status, q.starred, q.language, q.detected_language, q.display_name, q.country,
-                          q.merged_into, q.reject_reason, q.speaker_id, mergedCount(q)]),
+                          q.merged_into, q.reject_reason, q.speaker_id, mergedCount(q), similarOpen(q), q.votes, q.feed_hidden]),
     texts: editing ? `editing:${editing}` : JSON.stringify([lang, view.gen, q.text, q.language, q.translations,
                                                            q.translation_state, q.translation_error, q.translation_problem]),
-    actions: JSON.stringify([lang, view.gen, q.status, q.starred, left]),
+    actions: JSON.stringify([lang, view.gen, q.status, q.starred, left, q.feed_hidden]),
   };
   const [head, texts, actions] = li.children;
   const fill = (node, children) => node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
@@ -728,12 +780,16 @@ function askMerge(q) {
   $("merge-id").textContent = `#${q.id}`;
   $("merge-text").replaceChildren(userText("span", inModLang(q) || q.text));
   $("merge-into").value = "";
-  const similar = similarTo(q, 5);
+  // The server's suggestions first (compared in a common language), then the console's own guesses.
+  const server = similarOpen(q).map((id) => ({ q: state.questions.get(id), score: null }));
+  const taken = new Set(server.map(({ q: x }) => x.id));
+  const similar = [...server, ...similarTo(q, 5).filter(({ q: x }) => !taken.has(x.id))].slice(0, Math.max(5, server.length));
   $("merge-none").hidden = similar.length > 0;
-  $("merge-suggest").replaceChildren(...similar.map(({ q: x, score }) => el("li", { dataset: { id: x.id } },
+  $("merge-suggest").replaceChildren(...similar.map(({ q: x, score }) => el("li", { dataset: { id: x.id, server: String(score === null) } },
     el("button", { type: "button", class: "primary", text: t("merge_into_id", { id: x.id }),
                    onclick: () => { $("merge-dlg").close(); merge(q, x.id); } }),
-    " ", statusBadge(x.status), " ", el("span", { class: "muted small", text: `${Math.round(score * 100)}%` }), " ",
+    " ", statusBadge(x.status), " ",
+    el("span", { class: "muted small", text: score === null ? t("suggested") : `${Math.round(score * 100)}%` }), " ",
     userText("span", inModLang(x) || x.text, "clamp"))));
   $("merge-dlg").showModal();
   ($("merge-suggest").querySelector("button") || $("merge-into")).focus();
@@ -762,7 +818,9 @@ $("audit-btn").addEventListener("click", async () => {
     el("td", { text: a.question_id ? `#${a.question_id}` : "" }), el("td", { dir: "auto", text: `${brief(a.before)} → ${brief(a.after)}` }))));
   $("audit-dlg").showModal();
 });
-for (const id of ["f-search", "f-status", "f-segment", "f-studio", "f-speaker", "f-lang"]) {
+$("f-sort").value = localStorage.getItem("qa.console.sort") === "votes" ? "votes" : "time";
+$("f-sort").addEventListener("change", () => localStorage.setItem("qa.console.sort", $("f-sort").value));
+for (const id of ["f-search", "f-status", "f-segment", "f-studio", "f-speaker", "f-lang", "f-sort"]) {
   $(id).addEventListener(id === "f-search" ? "input" : "change", () => { view.tidy = true; render(); });
 }
 $("q-studio").addEventListener("change", render);
@@ -805,6 +863,7 @@ document.addEventListener("keydown", (ev) => {
     o: () => q && act(q, "on_air"),
     r: () => q && askReject([q]),
     m: () => q && askMerge(q),
+    d: () => q && mergeIntoSimilar(q),
     s: () => q && act(q, "star", { starred: !q.starred }),
     u: () => q && act(q, "undo"),
     n: () => showNew(),

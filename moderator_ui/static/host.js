@@ -110,6 +110,9 @@ function asker(q) {
 // "asked by 3 people": the question and the ones merged into it (so always 2 or more).
 function askedBy(q) { return q.merged_count > 0 ? I18n.t("asked_by", { n: number(q.merged_count + 1) }) : null; }
 
+// "▲ 12 votes": the audience's upvotes on the public feed (none: nothing shown).
+function votesText(q) { return q.votes > 0 ? I18n.t("votes", { n: number(q.votes) }) : null; }
+
 function queued() {
   const list = [...state.questions.values()].filter((q) => q.status === "queued");
   const pos = new Map(state.order.map((id, i) => [id, i]));
@@ -293,7 +296,7 @@ function renderCurrent(cur) {
     delete box.dataset.page;
     delete box.dataset.pages;
     for (const id of ["cur-lang", "cur-original", "cur-host", "cur-asker", "cur-page"]) $(id).replaceChildren();
-    marker.hidden = merged.hidden = true;
+    marker.hidden = merged.hidden = $("cur-votes").hidden = true;
     $("cur-more").classList.add("off");
     return;
   }
@@ -309,6 +312,9 @@ function renderCurrent(cur) {
   const asked = askedBy(cur);
   merged.hidden = !asked;
   merged.textContent = asked || "";
+  const votes = votesText(cur);
+  $("cur-votes").hidden = !votes;
+  $("cur-votes").textContent = votes || "";
   $("cur-host").replaceChildren(...labelled(t.host));
   $("cur-original").replaceChildren(...labelled(t.original));
   $("cur-asker").replaceChildren(...asker(cur));
@@ -323,6 +329,7 @@ function renderNext() {
     const tags = [
       t.untranslated ? el("span", { class: "tag", text: I18n.t("untranslated_short", { language: languageName(q.language) }) }) : null,
       asked ? el("span", { class: "tag merged-tag", text: asked }) : null,
+      votesText(q) ? el("span", { class: "tag votes-tag", text: votesText(q) }) : null,
     ].filter(Boolean);
     return el("li", { dataset: { id: q.id } },
       el("div", { class: "user-text q", dir: "auto", lang: t.lang, text: t.main }),
@@ -442,6 +449,12 @@ live = new LiveSocket(`/ws/host?token=${encodeURIComponent(token)}`, {
       state.queueVersion = ev.payload.version;
     }
     else if (ev.type === "segment.updated" && state.schedule) applySegment(state.schedule, ev.payload);
+    else if (ev.type === "votes.changed") {
+      for (const [id, n] of Object.entries(ev.payload.votes)) {
+        const q = state.questions.get(Number(id));
+        if (q) q.votes = n;
+      }
+    }
     if (!renderQueued) { renderQueued = true; setTimeout(() => { renderQueued = false; render(); }, 0); }
   },
   onState,

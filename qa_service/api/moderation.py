@@ -189,6 +189,26 @@ async def star(request: Request) -> JSONResponse:
     return JSONResponse(result)
 
 
+async def feed_visibility(request: Request) -> JSONResponse:
+    """
+    summary: Hide a question from the public feed, or show it again
+    description: Body {version, hidden}. The question is not rejected; its asker, the queue and the host display are not affected.
+    responses:
+      200: the question (moderator view)
+    """
+    hub, actor, data, event_id, qid = await _question_request(request)
+    result = await hub.run(
+        questions.set_feed_hidden,
+        hub.ctx,
+        event_id,
+        qid,
+        bool_field(data, "hidden"),
+        actor,
+        expected_version=int_field(data, "version"),
+    )
+    return JSONResponse(result)
+
+
 async def reorder_queue(request: Request) -> JSONResponse:
     """
     summary: Set a studio's queue order

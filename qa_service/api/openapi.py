@@ -146,6 +146,9 @@ SCHEMAS: dict[str, Any] = {
             "merged_count",
             "merged_ids",
             "starred",
+            "votes",
+            "feed_hidden",
+            "similar_to",
             "translation_state",
             "translation_error",
             "translation_problem",
@@ -175,6 +178,13 @@ SCHEMAS: dict[str, Any] = {
         },
         merged_ids={"type": "array", "items": ID, "description": "those questions' ids, ascending"},
         starred={"type": "boolean"},
+        votes={"type": "integer", "minimum": 0, "description": "the audience's upvotes on the public feed"},
+        feed_hidden={"type": "boolean", "description": "hidden from the public feed by a moderator (not rejected)"},
+        similar_to={
+            "type": "array",
+            "items": ID,
+            "description": "earlier open questions of the same studio that read alike (best first, at most 3)",
+        },
         translation_state=STRING,
         translation_error=_nullable(
             {"type": "string", "description": "why it is untranslated and what fixes it, in English, for people"}
@@ -210,6 +220,7 @@ SCHEMAS: dict[str, Any] = {
             "version",
             "queue_position",
             "merged_count",
+            "votes",
             "translations",
         ],
         id=ID,
@@ -222,6 +233,7 @@ SCHEMAS: dict[str, Any] = {
         version=INT,
         queue_position=_nullable({"type": "number"}),
         merged_count={"type": "integer", "minimum": 0, "description": "similar questions merged into this one"},
+        votes={"type": "integer", "minimum": 0, "description": "the audience's upvotes on the public feed"},
         translations={
             "type": "object",
             "additionalProperties": _object(["text", "engine"], text=STRING, engine=STRING),
@@ -416,6 +428,16 @@ PATHS: dict[str, dict[str, Any]] = {
             QUESTION_OPS,
             parameters=[QUESTION_ID],
             body=_body(_versioned("starred", starred={"type": "boolean"}), {"version": 1, "starred": True}),
+        )
+    },
+    "/api/questions/{question_id}/feed": {
+        "post": _operation(
+            "Hide a question from the public feed, or show it again",
+            _ref("Question"),
+            QUESTION_OPS,
+            parameters=[QUESTION_ID],
+            body=_body(_versioned("hidden", hidden={"type": "boolean"}), {"version": 1, "hidden": True}),
+            description="The question is not rejected: its asker, the queue and the host display are not affected.",
         )
     },
     "/api/questions/{question_id}/undo": {

@@ -22,6 +22,11 @@ class Event(SQLModel, table=True):
     name: str = Field(max_length=200)
     moderator_language: str = Field(max_length=8)
     viewer_languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # What the event asks of viewers besides the question (services/audience.py):
+    # {"asker_fields": [...], "contact": {...}}; empty: nothing more.
+    options: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class Studio(SQLModel, table=True):
@@ -37,6 +42,12 @@ class Studio(SQLModel, table=True):
     # Bumped, under this row's lock, with every change of the studio's queue or on-air
     # question; queue.order events carry it so clients drop an older order.
     queue_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # {language: {"hls": url} | {"embed": url}}: the broadcast in each language.
+    streams: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    # {field: {language: {"text": str, "machine": bool}}}: the programme in other languages.
+    i18n: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
 
     __table_args__ = (sa.UniqueConstraint("event_id", "slug"),)
 
@@ -51,6 +62,10 @@ class Segment(SQLModel, table=True):
     status: str = Field(default="upcoming", max_length=16)  # upcoming | live | ended
     status_manual: bool = False  # a moderator set the status: the clock leaves it alone
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # bumped with every change
+    streams: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    i18n: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Speaker(SQLModel, table=True):
@@ -60,6 +75,7 @@ class Speaker(SQLModel, table=True):
     title: str = Field(default="", max_length=200)
     organisation: str = Field(default="", max_length=200)
     languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    i18n: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Question(SQLModel, table=True):
@@ -86,6 +102,17 @@ class Question(SQLModel, table=True):
     translation_state: str = Field(default="pending", max_length=16)  # pending | done | untranslated
     translation_error: str | None = Field(default=None, max_length=300)
     starred: bool = False
+    # Upvotes on the public feed: the number of Vote rows, kept by the same transaction
+    # that adds or removes one (votes = votes ± 1, so concurrent voters never lose one).
+    votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    feed_hidden: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Earlier open questions of the same studio that read alike (services/similar.py).
+    similar_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The event's optional asker fields as the viewer filled them ({"company": "..."}).
+    asker_fields: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # "Answer me after the event": kept only with explicit consent, purged with the event.
+    contact_email: str | None = Field(default=None, max_length=254)
+    contact_consent_at: NaiveDatetime | None = None
     created_at: NaiveDatetime = Field(default_factory=utcnow)
     updated_at: NaiveDatetime = Field(default_factory=utcnow)
 
@@ -108,6 +135,17 @@ class Question(SQLModel, table=True):
             postgresql_where=sa.text("merged_into_id IS NOT NULL"),
         ),
     )
+
+
+class Vote(SQLModel, table=True):
+    """One viewer's upvote of one question: at most one, by the database."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="question.id")
+    viewer_id: str = Field(max_length=64, index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("question_id", "viewer_id", name="uq_vote_question_viewer"),)
 
 
 class Translation(SQLModel, table=True):

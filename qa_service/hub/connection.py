@@ -327,6 +327,18 @@ class Connection:
         for event in buffered:
             self._deliver(event)
 
+    async def retune(self, old: str | None, new: str, reason: str) -> None:
+        """Listen to channel ``new`` instead of ``old`` (a viewer reading the feed in
+        another language), then resync: the snapshot that follows starts the new one."""
+        if old is not None and old in self.channels:
+            await self.bus.unlisten(topic(self.event_id, old), self._on_event)
+            self.channels.remove(old)
+            self.last.pop(old, None)
+        if new not in self.channels:
+            self.channels.append(new)
+            await self.bus.listen(topic(self.event_id, new), self._on_event)
+        self.request_resync(reason)
+
     def resync_after(self, delay: float, reason: str) -> None:
         """Resync in ``delay`` seconds; until then events are dropped (the snapshot's
         heads cover them), so a gap or a stale marker meanwhile does not resync at once.

@@ -17,11 +17,11 @@ from .. import keys
 from ..bus import channels
 from ..db.models import Studio
 from ..domain.errors import DomainError
-from ..domain.validation import check_id
+from ..domain.validation import check_id, language_code
 from ..edge import client_key
 from ..logs import reset_socket_id, set_socket_id
 from ..ratelimit import RateLimited
-from ..services import accounts, questions, snapshots
+from ..services import accounts, feed, questions, snapshots
 from ..services.context import OUTAGE_ERRORS
 from . import protocol
 from .connection import Connection, SnapshotUnavailable
@@ -235,6 +235,17 @@ def _resume(payload: dict[str, Any]) -> object:
 
 
 # ── viewer ──────────────────────────────────────────────────────────────────
+def _feed_language(payload: dict[str, Any]) -> str | None:
+    """The language a viewer reads the feed in (``language`` of hello or feed.language)."""
+    raw = payload.get("language")
+    if raw is None:
+        return None
+    try:
+        return language_code(raw)
+    except DomainError:
+        raise DomainError("feed.language_invalid", "language must be a code such as 'en' or 'pt-BR'") from None
+
+
 async def viewer_socket(ws: WebSocket) -> None:
     hub = _hub(ws)
     await ws.accept()
@@ -242,29 +253,34 @@ async def viewer_socket(ws: WebSocket) -> None:
     # Stored with each question (never the address itself): "hide asker" bans it for a while.
     address = keys.address_hash(hub.signing_key, client_ip) if ws.client else None
     state: dict[str, str] = {}
+    # The feed language this socket reads, and the one it is counted for in hub.feed_readers.
+    reading: dict[str, str | None] = {"language": None, "counted": None}
 
     def make(conn: Connection) -> tuple[HelloHandler, dict[str, Handler]]:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             viewer_id = hub.signer.read_viewer_token(payload.get("viewer_token"))
             token = payload.get("viewer_token")
+            language = _feed_language(payload)
             # A viewer whose token was minted just now has asked nothing yet: its first
             # snapshot needs no database (a connect storm of new viewers reads none).
             new = viewer_id is None
             if viewer_id is None:
                 viewer_id, token = hub.signer.new_viewer()
             state["viewer_id"] = viewer_id
+            reading["language"] = language
 
             async def snapshot_of(heads: dict[str, int]) -> dict[str, Any]:
                 nonlocal new
                 programme = await hub.schedule_text(conn.event_id, heads[channels.SCHEDULE])
+                shared = {"schedule": programme, "feed": await hub.feed_text(conn.event_id, heads, reading["language"])}
                 if new:
                     new = False
-                    return {"schedule": programme} | snapshots.viewer_own_empty(hub.settings)
+                    return shared | snapshots.viewer_own_empty(hub.settings)
                 own = await hub.run(snapshots.viewer_own, hub.ctx, conn.event_id, viewer_id)
-                return {"schedule": programme} | own
+                return shared | own
 
             await conn.attach(
-                channels.for_viewer(viewer_id),
+                channels.for_viewer(viewer_id, language),
                 snapshot_of,
                 _resume(payload),
                 lambda mode: protocol.ok(
@@ -277,6 +293,8 @@ async def viewer_socket(ws: WebSocket) -> None:
                     },
                 ),
             )
+            hub.reader_joined(conn.event_id, language)
+            reading["counted"] = language
 
         async def ask(payload: dict[str, Any]) -> dict[str, Any]:
             viewer_id = state["viewer_id"]
@@ -296,12 +314,44 @@ async def viewer_socket(ws: WebSocket) -> None:
             hub.metrics.ask_acked(time.monotonic() - started)
             return {"question": result.question, "duplicate": not result.created}
 
+        async def vote(payload: dict[str, Any]) -> dict[str, Any]:
+            viewer_id = state["viewer_id"]
+            per_minute = hub.settings.votes_per_minute
+            await hub.limit_all((f"vote:v:{viewer_id}", per_minute), (f"vote:ip:{client_ip}", per_minute * 4))
+            result = await hub.run(feed.vote, hub.ctx, conn.event_id, viewer_id, payload)
+            hub.voted(conn.event_id, result["question_id"])
+            return result
+
+        async def feed_language(payload: dict[str, Any]) -> dict[str, Any]:
+            """Read the feed in another language: the socket listens to that language's
+            texts instead, and a snapshot (after a ``resync``) brings the feed in it."""
+            language = _feed_language(payload)
+            if language is None:
+                raise DomainError("feed.language_invalid", "name a language, such as 'en'")
+            old = reading["language"]
+            if language != old:
+                reading["language"] = language
+                await conn.retune(channels.feed_texts(old) if old else None, channels.feed_texts(language), "language")
+                hub.reader_left(reading["counted"])
+                hub.reader_joined(conn.event_id, language)
+                reading["counted"] = language
+            return {"language": language}
+
         async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
-            return await hub.run(snapshots.viewer, hub.ctx, conn.event_id, state["viewer_id"])
+            own = await hub.run(snapshots.viewer, hub.ctx, conn.event_id, state["viewer_id"])
+            return own | {"feed": await hub.run(feed.snapshot, hub.ctx, conn.event_id, reading["language"])}
 
-        return hello, {"question.ask": ask, "snapshot": snapshot}
+        return hello, {
+            "question.ask": ask,
+            "question.vote": vote,
+            "feed.language": feed_language,
+            "snapshot": snapshot,
+        }
 
-    await _run(ws, "viewer", make)
+    try:
+        await _run(ws, "viewer", make)
+    finally:
+        hub.reader_left(reading["counted"])
 
 
 # ── moderator ───────────────────────────────────────────────────────────────

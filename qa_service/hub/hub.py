@@ -11,6 +11,8 @@ import logging
 import math
 import random
 import time
+import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -19,13 +21,14 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import redis.asyncio as aioredis
 
+from ..bus import channels
 from ..bus.redis_bus import AsyncBus
 from ..domain.errors import DomainError
 from ..keys import signing_key
 from ..metrics import HubMetrics
 from ..ratelimit import Limiter, RateLimited
 from ..security import Signer
-from ..services import privacy, questions, schedule, snapshots
+from ..services import feed, privacy, questions, schedule, snapshots
 from ..services.context import OUTAGE_ERRORS, Context
 from ..settings import Settings
 from . import protocol
@@ -38,6 +41,8 @@ PURGE_EVERY = 3600.0  # seconds between two runs of the retention purge (the fir
 SHUTDOWN_WAIT_SECONDS = 10.0  # for service calls still running in threads when the hub stops
 SCHEDULE_CACHE_SECONDS = 5.0  # a programme change that was not announced (event reload) shows within this
 LOGINS_WAITING_PER_SLOT = 32  # beyond this many waiting logins per argon2 slot, new ones are told to come back
+LANGUAGE_REPORT_EVERY = 5.0  # seconds between two reports of this hub's feed languages (feed.report_languages)
+FEED_TEXT_CACHE = 64  # feed snapshots kept (by language and channel heads)
 
 
 def resync_delays(count: int, per_second: int) -> list[float]:
@@ -73,6 +78,14 @@ class Hub:
         # The public programme as JSON text, by (event, schedule channel head): every
         # viewer's snapshot shares it, so a reconnect storm builds it once, not per socket.
         self._schedule_text: dict[tuple[int, int], tuple[float, asyncio.Future[protocol.Encoded]]] = {}
+        # The public feed: the same snapshot for every viewer of a language, by channel heads.
+        self._feed_text: dict[tuple[int, int, int, int, str | None], asyncio.Future[protocol.Encoded]] = {}
+        self.hub_id = uuid.uuid4().hex[:16]  # names this process's report of its viewers' languages
+        self.feed_readers: Counter[str] = Counter()  # viewers on this hub by the language they read
+        self._votes_dirty: dict[int, set[int]] = {}  # questions voted on since the last vote-flush, by event
+        # Queues the feed's translation into a language a viewer reads (app.py wires the worker queue).
+        self.on_feed_language: Callable[[int, str], None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.bus.start()
@@ -80,11 +93,13 @@ class Hub:
         self._supervise("schedule-clock", self._clock_tick, self.settings.schedule_tick_seconds)
         self._supervise("access-recheck", self._recheck_access, self.settings.access_recheck_seconds)
         self._supervise("bus-repair", self._repair_bus, 1.0)
+        self._supervise("vote-flush", self._flush_votes, self.settings.vote_flush_seconds)
+        self._supervise("feed-languages", self._report_languages, LANGUAGE_REPORT_EVERY)
         if self.settings.retention_days is not None:
             self._supervise("retention-purge", self._purge, PURGE_EVERY)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             task.cancel()
         for task in self._tasks:
             try:
@@ -194,6 +209,71 @@ class Hub:
 
     async def _build_schedule_text(self, event_id: int) -> protocol.Encoded:
         return protocol.Encoded(protocol.dumps(await self.run(snapshots.schedule, self.ctx, event_id)))
+
+    async def feed_text(self, event_id: int, heads: dict[str, int], language: str | None) -> protocol.Encoded:
+        """The feed as of ``heads`` or later for readers of ``language``, built once and
+        shared by every viewer with the same heads (a reconnect storm builds it once per language)."""
+        texts = heads.get(channels.feed_texts(language), 0) if language else 0
+        key = (event_id, heads.get(channels.SCHEDULE, 0), heads.get(channels.FEED, 0), texts, language)
+        cached = self._feed_text.get(key)
+        if cached is None or (cached.done() and cached.exception() is not None):
+            cached = asyncio.ensure_future(self._build_feed_text(event_id, language))
+            if len(self._feed_text) >= FEED_TEXT_CACHE:
+                self._feed_text = {k: v for k, v in self._feed_text.items() if not v.done()}
+            self._feed_text[key] = cached
+        return await asyncio.shield(cached)
+
+    async def _build_feed_text(self, event_id: int, language: str | None) -> protocol.Encoded:
+        return protocol.Encoded(protocol.dumps(await self.run(feed.snapshot, self.ctx, event_id, language)))
+
+    def voted(self, event_id: int, question_id: int) -> None:
+        """A vote changed this question's count: announced with the next vote-flush."""
+        self._votes_dirty.setdefault(event_id, set()).add(question_id)
+
+    async def _flush_votes(self) -> None:
+        """Publish the counts of the questions voted on lately: one event per channel per flush."""
+        dirty, self._votes_dirty = self._votes_dirty, {}
+        for event_id, ids in dirty.items():
+            try:
+                await self.run(feed.publish_votes, self.ctx, event_id, ids)
+            except Exception:
+                for again_id, again in dirty.items():  # not announced: tried again at the next flush
+                    self._votes_dirty.setdefault(again_id, set()).update(again)
+                raise
+
+    def reader_joined(self, event_id: int, language: str | None) -> None:
+        """A viewer reads the feed in ``language``. The first on this hub has the
+        language reported at once and the feed's translation into it queued."""
+        if not language:
+            return
+        self.feed_readers[language] += 1
+        if self.feed_readers[language] == 1:
+            task = asyncio.create_task(self._new_language(event_id, language), name="feed-language")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def reader_left(self, language: str | None) -> None:
+        if language and self.feed_readers[language] > 0:
+            self.feed_readers[language] -= 1
+            if not self.feed_readers[language]:
+                del self.feed_readers[language]
+
+    async def _new_language(self, event_id: int, language: str) -> None:
+        try:
+            await self._report_languages()
+            if self.on_feed_language is not None:
+                await self.run(self.on_feed_language, event_id, language)
+        except Exception as exc:  # the periodic report and the next reader of it try again
+            log.warning("feed language %s not announced yet (%r)", language, exc)
+
+    async def _report_languages(self) -> None:
+        try:
+            event_id = await self.event_id()
+        except DomainError:
+            return  # no event yet
+        prefix = self.settings.redis_prefix
+        counts = Counter(self.feed_readers)
+        await self.run(feed.report_languages, self.ctx.publisher.client, prefix, event_id, self.hub_id, counts)
 
     async def _clock_tick(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,9 @@ class Outbox:
 
     items: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # (event, question) pairs that entered the public feed: their texts in the
+    # viewers' languages are queued after the commit (Context.on_feed_entered).
+    feed_entered: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, event_id: int, channel: str, type_: str, payload: dict[str, Any]) -> None:
         self.items.append((event_id, channel, type_, payload))
@@ -50,6 +54,8 @@ class Context:
     on_question_created: list[Callable[[int], None]] = field(default_factory=list)
     # Called once with every question a group commit stored (questions.ask_many).
     on_questions_created: list[Callable[[list[int]], None]] = field(default_factory=list)
+    # Called with (event id, question ids) that entered the public feed (the feed translator plugs in here).
+    on_feed_entered: list[Callable[[int, list[int]], None]] = field(default_factory=list)
     read_engine: Engine | None = None  # for read(); default: the engine
 
     @contextmanager
@@ -75,7 +81,13 @@ class Context:
             log.warning(
                 "change committed but %d event(s) not published (%s); clients will resync", len(errors), errors[-1]
             )
-        self.run_hooks(outbox.after_commit)
+        hooks = list(outbox.after_commit)
+        entered: dict[int, list[int]] = {}
+        for event_id, question_id in outbox.feed_entered:
+            entered.setdefault(event_id, []).append(question_id)
+        for event_id, ids in entered.items():
+            hooks += [functools.partial(hook, event_id, ids) for hook in self.on_feed_entered]
+        self.run_hooks(hooks)
 
     @staticmethod
     def run_hooks(hooks: list[Callable[[], None]]) -> None:

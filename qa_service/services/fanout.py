@@ -8,19 +8,42 @@ from collections.abc import Iterable
 from sqlmodel import Session, col, select
 
 from ..bus import channels
-from ..db.models import Question
-from ..domain.lifecycle import HOST_VISIBLE, Status, viewer_status
+from ..db.models import Question, Translation
+from ..domain.lifecycle import HOST_VISIBLE, PUBLICLY_APPROVED, Status, viewer_status
 from .context import Outbox
 from .merges import descendants, followed, kept_chain
-from .views import host_question, moderator_question, translations_of, viewer_question, viewer_questions
+from .views import (
+    feed_item,
+    feed_text,
+    host_question,
+    moderator_question,
+    translations_of,
+    viewer_question,
+    viewer_questions,
+)
+
+
+def in_feed(status: str | None, hidden: bool) -> bool:
+    """Whether a question with this status shows on the public feed."""
+    return status is not None and Status(status) in PUBLICLY_APPROVED and not hidden
 
 
 def question_changed(
-    db: Session, outbox: Outbox, q: Question, *, old_status: str | None, created: bool = False
+    db: Session,
+    outbox: Outbox,
+    q: Question,
+    *,
+    old_status: str | None,
+    created: bool = False,
+    texts_changed: bool | str = False,
+    was_in_feed: bool | None = None,
 ) -> None:
     """A question changed (call after the change is flushed). Its asker, the
     moderators and, once queued, its studio hear of it; so do the askers of the
-    questions merged into it when what they see changes (they follow its status)."""
+    questions merged into it when what they see changes (they follow its status),
+    and the public feed while it is approved and not hidden. ``texts_changed``:
+    its translations changed (a language: only that one); ``was_in_feed``: whether it showed on the feed before
+    (default: judged from ``old_status``, for a change that did not hide it)."""
     assert q.id is not None
     translations = [] if created else translations_of(db, [q.id])[q.id]  # a new question has none yet
     merged_ids = [] if created else descendants(db, [q.id])[q.id]  # nothing is merged into a new one
@@ -38,6 +61,39 @@ def question_changed(
         outbox.add(q.event_id, channels.studio(q.studio_id), "queue.remove", {"id": q.id})
     if merged_ids and _followers_see_a_change(old_status, q):
         followers_changed(db, outbox, merged_ids)
+    was = in_feed(old_status, q.feed_hidden) if was_in_feed is None else was_in_feed
+    # (approved and queued read the same on the feed: no event for that step)
+    word_changed = old_status is not None and viewer_status(Status(old_status)) != viewer_status(Status(q.status))
+    _feed_changed(outbox, q, translations, was=was, status_changed=word_changed, texts_changed=texts_changed)
+
+
+def _feed_changed(
+    outbox: Outbox,
+    q: Question,
+    translations: list[Translation],
+    *,
+    was: bool,
+    status_changed: bool,
+    texts_changed: bool | str,
+) -> None:
+    """The feed hears of a question when it enters or leaves it, or when what the feed
+    shows of it changes (its status word, its texts). Entering, its texts in every
+    language it already has go out, and its translation for the viewers is queued."""
+    assert q.id is not None
+    now = in_feed(q.status, q.feed_hidden)
+    if not now:
+        if was:
+            outbox.add(q.event_id, channels.FEED, "feed.remove", {"id": q.id})
+        return
+    if not was or status_changed or texts_changed is True:  # (a re-translation may change its language)
+        outbox.add(q.event_id, channels.FEED, "feed.upsert", feed_item(q))
+    if not was or texts_changed:
+        for t in translations:
+            if was and isinstance(texts_changed, str) and t.language != texts_changed:
+                continue
+            outbox.add(q.event_id, channels.feed_texts(t.language), "feed.text", feed_text(q.id, t))
+    if not was:
+        outbox.feed_entered.append((q.event_id, q.id))
 
 
 def _followers_see_a_change(old_status: str | None, q: Question) -> bool:

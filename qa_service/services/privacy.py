@@ -38,12 +38,13 @@ from ..db.models import (
     Speaker,
     Studio,
     Translation,
+    Vote,
     utcnow,
 )
 from ..domain.errors import NotFound
 from ..domain.lifecycle import HOST_VISIBLE, Status
-from . import fanout
-from .context import Context
+from . import fanout, feed
+from .context import OUTAGE_ERRORS, Context
 from .merges import descendants
 from .questions import lock_studio, queued_in
 
@@ -72,6 +73,7 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
             sa.update(Question).where(col(Question.merged_into_id).in_(ids)).values(merged_into_id=None)
         )
         translations = _delete(db, Translation, col(Translation.question_id).in_(ids))
+        voted = _forget_votes(db, viewer_id, ids)
         audit = _delete(db, ModerationAction, col(ModerationAction.question_id).in_(ids))
         bans = _delete(db, Ban, col(Ban.viewer_id) == viewer_id)
         _delete(db, Question, col(Question.id).in_(ids))
@@ -95,6 +97,12 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
             order = [x.id for x in queued_in(db, studio.id) if x.id]
             fanout.queue_order(outbox, studio.event_id, studio.id, order, studio.queue_version)
         touched = []
+        # The public feed showed the approved ones (texts in every language it is read in).
+        for q in asked:
+            if fanout.in_feed(q.status, q.feed_hidden):
+                outbox.add(q.event_id, channels.FEED, "feed.remove", {"id": q.id})
+        for event_id in sorted({q.event_id for q in asked}):
+            touched += [(event_id, channels.FEED), *((event_id, ch) for ch in _feed_text_channels(ctx, db, event_id))]
         for event_id in sorted({q.event_id for q in asked}):
             for channel in (channels.MODERATION, channels.viewer(viewer_id)):
                 outbox.add(event_id, channel, STALE, {})
@@ -104,6 +112,8 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
         touched += [(event_id, channels.studio(studio_id)) for event_id, studio_id in _studios_of(asked)]
         if touched:
             outbox.after_commit.append(functools.partial(_scrub_bus, ctx, touched, set(ids), cache_keys))
+        if voted:  # the counts of the questions this viewer had voted for went down
+            outbox.after_commit.append(functools.partial(_announce_votes, ctx, voted))
     if ids:
         log.info("forgot viewer %s: %d question(s), %d ban(s)", viewer_id[:8], len(ids), bans)
     return Forgotten(len(ids), translations, audit, bans)
@@ -219,7 +229,43 @@ def _payload_id(fields: dict[bytes | str, bytes | str]) -> object:
     return payload.get("id") if isinstance(payload, dict) else None
 
 
-_CARRY_CONTENT = frozenset({"question.created", "question.updated", "queue.upsert"})
+_CARRY_CONTENT = frozenset({"question.created", "question.updated", "queue.upsert", "feed.upsert", "feed.text"})
+
+
+def _forget_votes(db: Session, viewer_id: str, ids: list[int]) -> dict[int, list[int]]:
+    """Delete the votes on the forgotten questions and the viewer's own votes (taking
+    them off the counts); returns the questions whose counts went down, by event."""
+    _delete(db, Vote, col(Vote.question_id).in_(ids))
+    mine = list(db.exec(select(Vote.question_id).where(Vote.viewer_id == viewer_id)))
+    _delete(db, Vote, col(Vote.viewer_id) == viewer_id)
+    down: dict[int, list[int]] = defaultdict(list)
+    for qid in mine:
+        db.exec(  # type: ignore[call-overload]
+            sa.update(Question).where(col(Question.id) == qid).values(votes=col(Question.votes) - 1)
+        )
+        q = db.get(Question, qid)
+        if q is not None:
+            down[q.event_id].append(qid)
+    return dict(down)
+
+
+def _announce_votes(ctx: Context, voted: dict[int, list[int]]) -> None:
+    for event_id, ids in voted.items():
+        feed.publish_votes(ctx, event_id, ids)
+
+
+def _feed_text_channels(ctx: Context, db: Session, event_id: int) -> list[str]:
+    """The feed's per-language channels that may hold texts: the event's languages
+    and every language read lately (if Redis answers: else its scrub fails anyway)."""
+    langs: set[str] = set()
+    event = db.get(Event, event_id)
+    if event is not None:
+        langs |= {*event.viewer_languages, event.moderator_language}
+    try:
+        langs |= set(feed.active_languages(ctx.publisher.client, ctx.settings.redis_prefix, event_id, 1000))
+    except OUTAGE_ERRORS as exc:
+        log.warning("feed languages unknown (%r): scrubbing the event's own", exc)
+    return [channels.feed_texts(lang) for lang in sorted(langs)]
 
 
 # ── retention ──────────────────────────────────────────────────────────────
@@ -258,6 +304,7 @@ def _purge_event(ctx: Context, event_id: int, cutoff: datetime) -> str | None:
             sa.update(Question).where(col(Question.event_id) == event_id).values(merged_into_id=None)
         )
         _delete(db, Translation, col(Translation.question_id).in_(questions))
+        _delete(db, Vote, col(Vote.question_id).in_(questions))
         _delete(db, ModerationAction, col(ModerationAction.event_id) == event_id)
         _delete(db, Question, col(Question.event_id) == event_id)
         _delete(db, Ban, col(Ban.event_id) == event_id)

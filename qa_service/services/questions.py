@@ -542,7 +542,7 @@ def edit_translation(
         _audit(
             db, q, actor, "edit_translation", before | {"language": lang, "text": old_text}, language=lang, text=fixed
         )
-        fanout.question_changed(db, outbox, q, old_status=q.status)
+        fanout.question_changed(db, outbox, q, old_status=q.status, texts_changed=lang)
         return _moderator_view(db, q)
 
 
@@ -558,6 +558,24 @@ def set_starred(
         db.flush()
         _audit(db, q, actor, "star" if starred else "unstar", before)
         fanout.question_changed(db, outbox, q, old_status=q.status)
+        return _moderator_view(db, q)
+
+
+def set_feed_hidden(
+    ctx: Context, event_id: int, question_id: int, hidden: bool, actor: str, *, expected_version: int | None
+) -> dict[str, Any]:
+    """A moderator hides a question from the public feed (or shows it again) without
+    rejecting it: its asker, the host and the queue are not affected."""
+    with ctx.transaction() as (db, outbox):
+        q = _load(db, event_id, question_id)
+        before = _snapshot(q) | {"feed_hidden": q.feed_hidden}
+        was = fanout.in_feed(q.status, q.feed_hidden)
+        q.version = bump(_state(q), expected_version=expected_version).version
+        q.feed_hidden, q.updated_at = bool(hidden), utcnow()
+        db.add(q)
+        db.flush()
+        _audit(db, q, actor, "feed_hide" if hidden else "feed_show", before, feed_hidden=q.feed_hidden)
+        fanout.question_changed(db, outbox, q, old_status=q.status, was_in_feed=was)
         return _moderator_view(db, q)
 
 
@@ -783,7 +801,9 @@ def retranslate(
         db.add(q)
         db.flush()
         _audit(db, q, actor, "retranslate", before | {"language": old_language}, language=new_language)
-        fanout.question_changed(db, outbox, q, old_status=q.status)
+        fanout.question_changed(db, outbox, q, old_status=q.status, texts_changed=True)
+        if fanout.in_feed(q.status, q.feed_hidden):  # its texts for the feed's viewers are made again too
+            outbox.feed_entered.append((q.event_id, question_id))
         outbox.after_commit.extend(functools.partial(hook, question_id) for hook in ctx.on_question_created)
         outbox.after_commit.extend(functools.partial(hook, [question_id]) for hook in ctx.on_questions_created)
         return _moderator_view(db, q)

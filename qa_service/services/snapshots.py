@@ -16,6 +16,7 @@ from ..domain.errors import NotFound
 from ..domain.lifecycle import HIDDEN, HOST_VISIBLE, Status
 from ..settings import Settings
 from .context import Context
+from .feed import my_votes
 from .merges import descendants
 from .views import host_question, moderator_question, schedule_view, studio_view, translations_of, viewer_questions
 
@@ -114,10 +115,11 @@ def viewer_own(ctx: Context, event_id: int, viewer_id: str) -> dict[str, Any]:
         qs = db.exec(
             select(Question).where(Question.event_id == event_id, Question.viewer_id == viewer_id).order_by(Question.id)  # type: ignore[arg-type]
         ).all()
-        return viewer_own_empty(ctx.settings) | {"questions": viewer_questions(db, qs)}
+        own = {"questions": viewer_questions(db, qs), "my_votes": my_votes(db, event_id, viewer_id)}
+        return viewer_own_empty(ctx.settings) | own
 
 
 def viewer_own_empty(settings: Settings) -> dict[str, Any]:
-    """The own part of a snapshot for a viewer who has asked nothing."""
+    """The own part of a snapshot for a viewer who has asked nothing (and voted for nothing)."""
     limits = {"max_question_chars": settings.max_question_chars, "max_name_chars": settings.max_name_chars}
-    return {"questions": [], "limits": limits}
+    return {"questions": [], "my_votes": [], "limits": limits}

@@ -58,6 +58,9 @@ def moderator_question(q: Question, translations: list[Translation], merged_ids:
         "merged_count": len(merged_ids),
         "merged_ids": list(merged_ids),
         "starred": q.starred,
+        "votes": q.votes,
+        "feed_hidden": q.feed_hidden,
+        "similar_to": list(q.similar_ids or []),
         "translation_state": q.translation_state,
         "translation_error": problem.sentence() if problem else None,
         "translation_problem": problem.view() if problem else None,
@@ -79,6 +82,7 @@ def host_question(q: Question, translations: list[Translation], merged_count: in
         "version": q.version,
         "queue_position": q.queue_position,
         "merged_count": merged_count,
+        "votes": q.votes,
         "translations": {t.language: {"text": t.text, "engine": t.engine} for t in translations},
     }
 
@@ -105,6 +109,29 @@ def viewer_question(q: Question, kept: Kept | None = None) -> dict[str, Any]:
         "version": q.version,
         "created_at": iso(q.created_at),
     }
+
+
+def feed_item(q: Question) -> dict[str, Any]:
+    """A question as the public feed shows it: its original text; its texts in other
+    languages travel on their own channels (feed_text). Nothing of the asker but the
+    name and country they gave for the broadcast."""
+    return {
+        "id": q.id,
+        "speaker_id": q.speaker_id,
+        "segment_id": q.segment_id,
+        "studio_id": q.studio_id,
+        "text": q.text,
+        "language": q.language,
+        "display_name": q.display_name,
+        "country": q.country,
+        "status": viewer_status(Status(q.status)),
+        "votes": q.votes,
+        "created_at": iso(q.created_at),
+    }
+
+
+def feed_text(question_id: int, t: Translation) -> dict[str, Any]:
+    return {"id": question_id, "language": t.language, "text": t.text, "machine": t.engine != "human"}
 
 
 def viewer_questions(db: Session, qs: Sequence[Question]) -> list[dict[str, Any]]:
