@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -65,18 +65,41 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_event_load(settings: Settings, args: argparse.Namespace) -> int:
     from .db.engine import upgrade
-    from .services.event_loader import ScheduleError, load
+    from .services.event_loader import ScheduleError, load_event
 
     if settings.auto_migrate:
         upgrade(settings.effective_database_url)
     shift = datetime.now(UTC) - timedelta(minutes=1) if args.start_now else None
+    ctx = _context(settings)
     try:
-        event_id = load(_context(settings), Path(args.file), shift_to=shift)
+        loaded = load_event(ctx, Path(args.file), shift_to=shift)
     except (ScheduleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"loaded event {event_id} from {args.file}")
+    print(f"loaded event {loaded.event_id} from {args.file}")
+    _queue_programme(settings, ctx, loaded)
     return 0
+
+
+def _queue_programme(settings: Settings, ctx: Any, loaded: Any) -> None:
+    """Have a translation worker translate what the event file leaves untranslated
+    of the programme (workers/programme.py); viewers read the original meanwhile."""
+    import redis
+    from rq import Queue
+
+    from workers.programme import enqueue
+
+    if settings.redis_url is None:
+        print("note: no QA_REDIS_URL: the programme is not machine-translated (set it and load again)")
+        return
+    try:
+        enqueue(Queue(settings.queue_name, connection=ctx.publisher.client), loaded.event_id, loaded.programme_language)
+    except (redis.RedisError, OSError) as exc:
+        print(
+            f"warning: the programme's translation was not queued ({exc}); load the event again later", file=sys.stderr
+        )
+        return
+    print("the programme's translation is queued for a translation worker")
 
 
 def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -374,7 +397,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from .db.engine import upgrade
     from .embedded_redis import EmbeddedRedis
     from .services.accounts import add_user
-    from .services.event_loader import SAMPLE, load
+    from .services.event_loader import SAMPLE, load_event
 
     embedded = None
     if settings.redis_url is None:
@@ -383,11 +406,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     try:
         upgrade(settings.effective_database_url)
         ctx = _context(settings)
-        load(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
+        loaded = load_event(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
         password = _demo_password(settings)
         add_user(ctx, DEMO_USER, password, "moderator")
         base = _base_url(settings)
         test_models = _ensure_demo_models(settings)
+        if not test_models:  # the test models know a few questions, not the programme: it stays as written
+            _queue_programme(settings, ctx, loaded)
         workers = _start_demo_workers(settings)
         print("\n  Live Q&A demo: the sample marathon is on air now\n")
         if test_models:

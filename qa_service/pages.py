@@ -3,7 +3,11 @@ Every asset is served from here: venues may have no internet."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -17,13 +21,49 @@ ROOT = Path(__file__).resolve().parent.parent
 STAFF = ROOT / "moderator_ui" / "static"
 VIEWER = ROOT / "viewer_ui" / "static"
 EMBED_PATH = "/embed"
+VIEWER_PATH = "/"
+STREAM_SOURCES_SECONDS = 10.0  # a reloaded event's stream origins reach the viewer page's CSP within this
+log = logging.getLogger(__name__)
+
+
+class StreamSources:
+    """The origins of the loaded event's streams (HLS: fetched and played; embedded
+    players: framed), read from the database at most every few seconds and shared."""
+
+    def __init__(self) -> None:
+        self.value: tuple[list[str], list[str]] = ([], [])
+        self.read_at = float("-inf")
+
+    async def get(self, app: Any) -> tuple[list[str], list[str]]:
+        hub = getattr(app.state, "hub", None)
+        now = time.monotonic()
+        if hub is None or now - self.read_at < STREAM_SOURCES_SECONDS:
+            return self.value
+        self.read_at = now  # one reader at a time; the others serve the last value meanwhile
+        from .domain.errors import DomainError
+        from .services.context import OUTAGE_ERRORS
+        from .services.streams import sources
+
+        def read(event_id: int) -> tuple[list[str], list[str]]:
+            with hub.ctx.read() as db:
+                return sources(db, event_id)
+
+        try:
+            self.value = await hub.run(read, await hub.event_id())
+        except DomainError:  # no event loaded yet: no streams
+            self.value = ([], [])
+        except OUTAGE_ERRORS as exc:
+            log.warning("stream origins not read (%r); the viewer page keeps the last ones", exc)
+        return self.value
 
 
 class SecurityHeaders:
     """CSP and friends on every HTTP response: scripts only from this origin,
     no inline script, so viewer text can never run even if it slipped into markup.
     Sockets may connect to the configured public origin only; the ``Host`` header
-    is never reflected. HSTS when cookies are HTTPS-only."""
+    is never reflected. HSTS when cookies are HTTPS-only. The viewer page may also
+    fetch and play the loaded event's HLS streams and frame its embedded players:
+    those origins, and no others (StreamSources)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -31,27 +71,47 @@ class SecurityHeaders:
         # dropped with a console error); 'self' already admits sockets to the page's own origin.
         sockets = sorted("ws" + origin[4:] for origin in settings.allowed_origins if "[" not in origin)
 
-        def csp(ancestors: str) -> str:
+        def csp(ancestors: str, media: Sequence[str] = (), frames: Sequence[str] = ()) -> str:
+            # hls.js fetches playlists and segments (connect-src) and plays them from a
+            # MediaSource (blob:); a browser with HLS of its own plays the URL (media-src).
+            players = f"media-src 'self' blob: {' '.join(media)}; " if media else ""
+            framed = f"frame-src {' '.join(frames)}; " if frames else ""
+            connect = " ".join(("'self'", *sockets, *media))
             return (
                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                f"connect-src 'self' {' '.join(sockets)}; frame-ancestors {ancestors}; base-uri 'none'; "
-                "form-action 'self'"
+                f"connect-src {connect}; {players}{framed}"
+                f"frame-ancestors {ancestors}; base-uri 'none'; form-action 'self'"
             )
 
+        self.csp = csp
         common = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
         if settings.secure_cookies:
             common.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.common = common
         self.headers = [(b"content-security-policy", csp("'none'").encode("latin-1")), *common]
         # The widget may be framed by the partner sites named in QA_EMBED_ORIGINS, and only by them.
         partners = " ".join(settings.embed_origin_list) or "'none'"
         self.embed_headers = [(b"content-security-policy", csp(partners).encode("latin-1")), *common]
+        self.streams = StreamSources()
+        self._viewer: tuple[tuple[list[str], list[str]], list[tuple[bytes, bytes]]] | None = None
+
+    async def viewer_headers(self, app: Any) -> list[tuple[bytes, bytes]]:
+        media, frames = await self.streams.get(app)
+        if self._viewer is None or self._viewer[0] != (media, frames):
+            policy = self.csp("'none'", media, frames).encode("latin-1")
+            self._viewer = ((media, frames), [(b"content-security-policy", policy), *self.common])
+        return self._viewer[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        extra = self.embed_headers if scope["path"] == EMBED_PATH else self.headers
+        path = scope["path"]
+        if path == VIEWER_PATH:
+            extra = await self.viewer_headers(scope["app"])
+        else:
+            extra = self.embed_headers if path == EMBED_PATH else self.headers
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,7 +1,13 @@
-"""Load an event schedule from YAML (see qa_service/sample/marathon.yaml)."""
+"""Load an event schedule from YAML (see qa_service/sample/marathon.yaml).
+
+Besides the programme itself: ``streams`` per studio or segment (services/streams.py)
+and ``i18n``, translations of the programme per language (services/programme.py).
+What the file does not translate, the workers do once, after the load
+(workers/programme.py, queued by ``qa-service event load``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -12,6 +18,7 @@ from sqlmodel import select
 
 from ..db.models import Event, Segment, Speaker, Studio
 from ..domain.validation import LANGUAGE_CODE
+from . import programme, streams
 from .context import Context
 from .schedule import clock_status
 
@@ -52,6 +59,37 @@ def _clock(value: Any, where: str) -> time:
         raise ScheduleError(f"{where}: time must look like 09:30, not {value!r}") from None
 
 
+def _streams(value: Any, where: str) -> dict[str, dict[str, str]]:
+    if value is None:
+        return {}
+    try:
+        return streams.parse(value)
+    except streams.StreamError as exc:
+        raise ScheduleError(f"{where}.streams: {exc}") from None
+
+
+def _i18n(value: Any, kind: str, where: str) -> dict[str, dict[str, str]]:
+    """``i18n: {ru: {title: "…"}, de: {…}}`` of a studio, segment or speaker."""
+    if value is None:
+        return {}
+    allowed = programme.GIVEN[kind]
+    if not isinstance(value, dict):
+        raise ScheduleError(f"{where}.i18n: must map languages to fields, e.g. {{ru: {{{allowed[0]}: …}}}}")
+    out: dict[str, dict[str, str]] = {}
+    for lang, fields in value.items():
+        if not isinstance(lang, str) or not LANGUAGE_CODE.match(lang):
+            raise ScheduleError(f"{where}.i18n: {lang!r} is not a language code such as ru or pt-BR")
+        if not isinstance(fields, dict) or not fields:
+            raise ScheduleError(f"{where}.i18n.{lang}: must map fields ({', '.join(allowed)}) to text")
+        for field, text in fields.items():
+            if field not in allowed:
+                raise ScheduleError(f"{where}.i18n.{lang}: unknown field {field!r} (one of {', '.join(allowed)})")
+            if not isinstance(text, str | int | float) or not str(text).strip():
+                raise ScheduleError(f"{where}.i18n.{lang}.{field}: must be non-empty text")
+            out.setdefault(lang.lower(), {})[field] = str(text).strip()
+    return out
+
+
 def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[str, Any]:
     """Validate the YAML and return plain records with UTC start and end times.
     ``shift_to`` moves the whole day so the first segment starts then (demos)."""
@@ -67,6 +105,8 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
         "moderator_language": _langs([_req(ev, "moderator_language", "event")], "event.moderator_language")[0],
         "viewer_languages": _langs(_req(ev, "viewer_languages", "event"), "event.viewer_languages"),
     }
+    # The language the programme is written in: what the workers translate from.
+    source = _langs([ev.get("programme_language", "en")], "event.programme_language")[0]
     studios = []
     for i, st in enumerate(_req(doc, "studios", "file")):
         where = f"studios[{i}]"
@@ -79,6 +119,8 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
                 "country": str(_req(st, "country", where)),
                 "timezone": str(st["timezone"]),
                 "host_languages": _langs(_req(st, "host_languages", where), where),
+                "streams": _streams(st.get("streams"), where),
+                "i18n": _i18n(st.get("i18n"), "studio", where),
             }
         )
     slugs = {s["slug"] for s in studios}
@@ -100,6 +142,7 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
                     "title": str(sp.get("title", "")),
                     "organisation": str(sp.get("organisation", "")),
                     "languages": _langs(_req(sp, "languages", w), w),
+                    "i18n": _i18n(sp.get("i18n"), "speaker", w),
                 }
             )
         segments.append(
@@ -109,6 +152,8 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
                 "start": start,
                 "end": end,
                 "speakers": speakers,
+                "streams": _streams(sg.get("streams"), where),
+                "i18n": _i18n(sg.get("i18n"), "segment", where),
             }
         )
     if shift_to is not None and segments:
@@ -118,12 +163,29 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
     for s in segments:
         s["start"] = s["start"].astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
         s["end"] = s["end"].astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-    return {"event": event, "studios": studios, "segments": segments}
+    return {"event": event, "studios": studios, "segments": segments, "programme_language": source}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    event_id: int
+    programme_language: str  # what the workers translate the programme from
+
+
+def _given(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """A parsed record without its translations, and its translations."""
+    fields = dict(record)
+    return fields, fields.pop("i18n")
 
 
 def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: date | None = None) -> int:
     """Create or update the event (matched by slug; studios by slug, segments by
     studio and title, speakers by name). Nothing is deleted. Returns the event id."""
+    return load_event(ctx, path, shift_to=shift_to, today=today).event_id
+
+
+def load_event(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: date | None = None) -> Loaded:
+    """:func:`load`, also naming the programme's language (for the translation job)."""
     from datetime import UTC
 
     now = datetime.now(UTC)
@@ -137,11 +199,15 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
         db.flush()
         assert ev.id is not None
         by_slug: dict[str, Studio] = {}
-        for st in data["studios"]:
+        for record in data["studios"]:
+            st, given = _given(record)
             studio = db.exec(select(Studio).where(Studio.event_id == ev.id, Studio.slug == st["slug"])).first()
             studio = studio or Studio(event_id=ev.id, **st)
             for k, v in st.items():
                 setattr(studio, k, v)
+            studio.i18n = programme.merge(
+                studio.i18n, given, {f: getattr(studio, f) for f in programme.GIVEN["studio"]}
+            )
             db.add(studio)
             db.flush()
             by_slug[st["slug"]] = studio
@@ -156,18 +222,23 @@ def load(ctx: Context, path: Path, *, shift_to: datetime | None = None, today: d
                 event_id=ev.id, studio_id=studio.id, title=sg["title"], starts_at=sg["start"], ends_at=sg["end"]
             )
             seg.starts_at, seg.ends_at = sg["start"], sg["end"]
+            seg.streams = sg["streams"]
+            seg.i18n = programme.merge(seg.i18n, sg["i18n"], {"title": seg.title})
             if not seg.status_manual:
                 seg.status = clock_status(seg, now)
             db.add(seg)
             db.flush()
             assert seg.id is not None
-            for sp in sg["speakers"]:
+            for record in sg["speakers"]:
+                sp, given = _given(record)
                 speaker = db.exec(
                     select(Speaker).where(Speaker.segment_id == seg.id, Speaker.name == sp["name"])
                 ).first()
                 speaker = speaker or Speaker(segment_id=seg.id, **sp)
                 for k, v in sp.items():
                     setattr(speaker, k, v)
+                originals = {f: getattr(speaker, f) for f in programme.GIVEN["speaker"]}
+                speaker.i18n = programme.merge(speaker.i18n, given, originals)
                 db.add(speaker)
         db.flush()
-        return ev.id
+        return Loaded(ev.id, data["programme_language"])

@@ -27,7 +27,7 @@ from ..db.models import (
     Translation,
     utcnow,
 )
-from ..domain import lifecycle
+from ..domain import asker, lifecycle
 from ..domain import queue as queue_rules
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.lifecycle import HIDDEN, Action, QuestionState, Status, bump, steps, transition
@@ -87,6 +87,8 @@ class _Fields:
     name: str | None
     speaker_id: int
     country: str | None
+    asker_fields: object = None  # checked against the event's options when stored (domain/asker.py)
+    contact: object = None
 
 
 def ask(
@@ -162,6 +164,8 @@ def _validate(s: Any, payload: dict[str, Any]) -> _Fields:
         ),
         speaker_id=check_id(payload.get("speaker_id"), field="speaker_id", code="speaker.invalid"),
         country=clean_country(payload.get("country")),
+        asker_fields=payload.get("fields"),
+        contact=payload.get("contact"),
     )
 
 
@@ -204,6 +208,8 @@ def _store_group(
     )
     allowed = {"live", "upcoming"} if ctx.settings.accept_upcoming_questions else {"live"}
     speakers: dict[int, tuple[Speaker, Segment, set[str]] | None] = {}
+    event = db.get(Event, event_id)
+    options = event.options if event is not None else {}
     new: list[tuple[int, Question]] = []
     again: list[tuple[int, Question]] = []  # sent twice within this group: the first one answers
     before: list[tuple[int, Question]] = []  # stored by an earlier request
@@ -214,7 +220,7 @@ def _store_group(
             (before if known.id is not None else again).append((i, known))
             continue
         try:
-            q = _new_question(db, event_id, request, f, allowed, speakers)
+            q = _new_question(db, event_id, request, f, allowed, speakers, options)
         except DomainError as exc:  # nothing of this question was written
             results[i] = exc
             continue
@@ -247,9 +253,13 @@ def _new_question(
     f: _Fields,
     allowed: set[str],
     speakers: dict[int, tuple[Speaker, Segment, set[str]] | None],
+    options: dict[str, Any],
 ) -> Question:
     """A question for a live speaker of this event, not yet added to the session.
-    ``speakers`` caches each speaker's segment and languages for the group."""
+    ``speakers`` caches each speaker's segment and languages for the group;
+    ``options`` are the event's (its asker fields and contact offer)."""
+    fields = asker.clean_fields(options, f.asker_fields)
+    email = asker.clean_contact(options, f.contact)
     if f.speaker_id not in speakers:
         speaker = db.get(Speaker, f.speaker_id)
         segment = db.get(Segment, speaker.segment_id) if speaker else None
@@ -278,6 +288,9 @@ def _new_question(
         display_name=f.name,
         country=f.country,
         address_hash=request.address_hash,
+        asker_fields=fields,
+        contact_email=email,
+        contact_consent_at=utcnow() if email else None,
     )
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from ..db.models import Event, Question, Segment, Speaker, Studio, Translation
 from ..domain.lifecycle import Status, viewer_reason, viewer_status
 from ..domain.translation_problem import Problem
+from . import programme, streams
 from .merges import Kept, followed
 
 
@@ -60,6 +61,8 @@ def moderator_question(q: Question, translations: list[Translation], merged_ids:
         "starred": q.starred,
         "votes": q.votes,
         "feed_hidden": q.feed_hidden,
+        "asker_fields": q.asker_fields or {},
+        "wants_answer": q.contact_email is not None,
         "similar_to": list(q.similar_ids or []),
         "translation_state": q.translation_state,
         "translation_error": problem.sentence() if problem else None,
@@ -83,6 +86,7 @@ def host_question(q: Question, translations: list[Translation], merged_count: in
         "queue_position": q.queue_position,
         "merged_count": merged_count,
         "votes": q.votes,
+        "asker_fields": q.asker_fields or {},
         "translations": {t.language: {"text": t.text, "engine": t.engine} for t in translations},
     }
 
@@ -150,6 +154,8 @@ def segment_view(s: Segment) -> dict[str, Any]:
         "status": s.status,
         "status_manual": s.status_manual,
         "version": s.version,
+        "streams": streams.as_list(s.streams),  # empty: the studio's streams play
+        "i18n": programme.public(s.i18n),
     }
 
 
@@ -162,6 +168,8 @@ def studio_view(s: Studio) -> dict[str, Any]:
         "country": s.country,
         "timezone": s.timezone,
         "host_languages": s.host_languages,
+        "streams": streams.as_list(s.streams),
+        "i18n": programme.public(s.i18n),
     }
 
 
@@ -173,11 +181,13 @@ def speaker_view(s: Speaker) -> dict[str, Any]:
         "title": s.title,
         "organisation": s.organisation,
         "languages": s.languages,
+        "i18n": programme.public(s.i18n),
     }
 
 
 def schedule_view(db: Session, event: Event) -> dict[str, Any]:
-    """The public programme: event, studios, segments, speakers."""
+    """The public programme: event, studios, segments, speakers; each with its
+    translations (``i18n``), studios and segments with their ``streams``."""
     studios = db.exec(select(Studio).where(Studio.event_id == event.id).order_by(Studio.id)).all()  # type: ignore[arg-type]
     segments = db.exec(select(Segment).where(Segment.event_id == event.id).order_by(Segment.starts_at)).all()  # type: ignore[arg-type]
     seg_ids = [s.id for s in segments]

@@ -7,6 +7,7 @@ const LOCALES = ["ru", "en", "zh", "id", "uz", "ar", "de", "fr", "es"];
 const EMBED = location.pathname === "/embed";
 if (EMBED) {
   document.body.classList.add("embed");
+  if (new URLSearchParams(location.search).get("feed") === "1") document.body.classList.add("embed-feed");
   if (window.parent !== window) {
     let told = 0;
     new ResizeObserver(() => {
@@ -74,6 +75,7 @@ async function setLanguage(lang) {
   $("lang-select").value = lang;
   showState(live.state);
   render();
+  Feed.setLanguage(lang);
 }
 
 function liveSpeakers() {
@@ -115,8 +117,11 @@ function renderSpeakers() {
     const b = have.get(String(sp.id)) || speakerButton(sp);
     const [name, role, place] = b.children;
     setText(name, sp.name);
-    setText(role, [sp.title, sp.organisation].filter(Boolean).join(", "));
-    setText(place, studio ? `${studio.city}, ${studio.country}` : "");
+    const title = local(sp, "title");
+    setText(role, [title.text, local(sp, "organisation").text].filter(Boolean).join(", "));
+    role.classList.toggle("machine", title.machine);
+    role.title = title.machine ? t("machine_translated") : "";
+    setText(place, studio ? `${local(studio, "city").text}, ${local(studio, "country").text}` : "");
     b.setAttribute("aria-checked", String(sp.id === state.speaker));
     b.tabIndex = sp.id === state.speaker ? 0 : -1;   // one tab stop; arrows move within
     return b;
@@ -193,15 +198,40 @@ function renderSent() {
   $("sent-link").hidden = !q;
 }
 
+// A programme text in the page's language (programme.js): the event file's translation,
+// the workers' (marked as machine translated), else the original.
+function local(record, field) { return Programme.text(record, field, state.lang); }
+
+function machineMark(text) {
+  return text.machine ? el("span", { class: "mt", text: t("machine_translated") }) : null;
+}
+
+// The programme in the viewer's time zone: a day word when a segment is not today or crosses midnight.
 function renderSchedule() {
   const s = state.schedule;
   if (!s) return;
   $("event-name").textContent = s.event.name;
-  const fmt = new Intl.DateTimeFormat(state.lang, { hour: "2-digit", minute: "2-digit" });
   const studios = new Map(s.studios.map((st) => [st.id, st]));
-  $("schedule").replaceChildren(...s.segments.map((g) => el("li", { class: g.status === "live" ? "live" : "" },
-    el("time", { datetime: g.starts_at, text: `${fmt.format(new Date(g.starts_at))}–${fmt.format(new Date(g.ends_at))}` }),
-    el("span", {}, `${studios.get(g.studio_id)?.city ?? ""}: ${g.title} · ${t(`seg_${g.status}`)}`))));
+  $("schedule").replaceChildren(...s.segments.map((g) => {
+    const when = Programme.span(g.starts_at, g.ends_at, state.lang);
+    const title = local(g, "title");
+    const studio = studios.get(g.studio_id);
+    const name = studio ? local(studio, "name") : { text: "", machine: false };
+    const where = studio ? [name.text, local(studio, "city").text].filter(Boolean).join(", ") : "";
+    return el("li", { class: g.status === "live" ? "live" : "", dataset: { segmentId: g.id } },
+      el("time", { datetime: g.starts_at, class: when.crosses ? "crosses" : "", text: when.text }),
+      el("div", { class: "what" },
+        el("bdi", { class: "seg-title", text: title.text }), machineMark(title),
+        el("div", { class: "muted where" }, el("bdi", { text: where }), machineMark(name), ` · ${t(`seg_${g.status}`)}`)));
+  }));
+}
+
+// programme.updated: the workers translated the programme; each record named gets its new translations.
+function applyProgramme(schedule, payload) {
+  for (const kind of ["studios", "segments", "speakers"]) {
+    const byId = new Map((payload[kind] || []).map((r) => [r.id, r.i18n]));
+    for (const record of schedule[kind]) if (byId.has(record.id)) record.i18n = byId.get(record.id);
+  }
 }
 
 function renderCounter() {
@@ -210,7 +240,9 @@ function renderCounter() {
   $("counter").classList.toggle("over", left < 0);
 }
 
-function render() { renderSchedule(); renderSpeakers(); renderMine(); renderSent(); renderCounter(); }
+function renderPlayer() { if (!EMBED) QAPlayer.render(state.schedule, state.speaker, state.lang, t); }
+
+function render() { renderSchedule(); renderSpeakers(); renderPlayer(); Feed.render(); renderMine(); renderSent(); renderCounter(); }
 
 function showError(err) {
   const box = $("form-error");
@@ -307,19 +339,24 @@ $("q-text").addEventListener("input", renderCounter);
 $("lang-select").addEventListener("change", (ev) => setLanguage(ev.target.value));
 
 const live = new LiveSocket("/ws/viewer", {
-  hello: () => ({ viewer_token: store.get("qa.viewer_token", undefined) }),
+  // The feed comes in the page's language (a guess from the browser before the event's languages are known).
+  hello: () => ({ viewer_token: store.get("qa.viewer_token", undefined),
+                  language: state.t._name ? state.lang : pickLanguage(LOCALES) }),
   onReady: (reply) => { store.set("qa.viewer_token", reply.viewer_token); flush(); },
   onSnapshot: (snap) => {
     state.schedule = snap.schedule;
     if (snap.limits) state.limits = snap.limits;
     state.questions = new Map();
     for (const q of snap.questions) upsert(q);   // a question sent before a drop may be stored already
+    Feed.snapshot(snap.feed, snap.my_votes);
     if (!$("lang-select").options.length) initLanguages();
     render();
   },
   onEvent: (ev) => {
     if (ev.type === "question.created" || ev.type === "question.updated") upsert(ev.payload);
+    Feed.event(ev);
     if (ev.type === "segment.updated" && state.schedule) applySegment(state.schedule, ev.payload);
+    if (ev.type === "programme.updated" && state.schedule) applyProgramme(state.schedule, ev.payload);
     render();
   },
   onState: showState,
