@@ -261,6 +261,28 @@ def _worker_extra(fn: Command) -> Command:
     return guarded
 
 
+def cmd_export_unanswered(settings: Settings, args: argparse.Namespace) -> int:
+    """One CSV per speaker, for the speaker's team: their questions not answered on air,
+    with the askers' optional fields and, where they consented, their e-mail address."""
+    from .domain.errors import DomainError
+    from .services.export import unanswered
+
+    try:
+        files = unanswered(_context(settings), settings.event, args.speaker)
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)  # e-mail addresses: readable by the organiser only
+    for f in files:
+        path = out / f.name
+        path.write_text(f.csv(), encoding="utf-8")
+        path.chmod(0o600)
+        print(f"{path}: {len(f.rows)} question(s) for {f.speaker} ({f.studio}: {f.segment})")
+    return 0
+
+
 @_worker_extra
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from workers.runner import run
@@ -324,6 +346,19 @@ def cmd_bench_hub(settings: Settings, args: argparse.Namespace) -> int:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     return int(importlib.import_module("loadtests.bench_hub").main(args.bench_args))
+
+
+def cmd_bench_feed(settings: Settings, args: argparse.Namespace) -> int:
+    """The public feed's added cost per approved question (loadtests/bench_feed.py); checkout only, as bench-hub."""
+    import importlib
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "loadtests" / "bench_feed.py").is_file():
+        print("error: bench-feed needs the source checkout (python -m loadtests.bench_feed there)", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return int(importlib.import_module("loadtests.bench_feed").main(args.bench_args))
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
@@ -542,7 +577,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bh.add_argument("bench_args", nargs=argparse.REMAINDER)
     bh.set_defaults(fn=cmd_bench_hub)
+    bf = sub.add_parser(
+        "bench-feed",
+        help="the public feed's cost per approved question, JSON out (checkout only; bench-feed --help)",
+        add_help=False,
+        prefix_chars="\0",  # every option goes to loadtests/bench_feed.py as is
+    )
+    bf.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bf.set_defaults(fn=cmd_bench_feed)
     sub.add_parser("health", help="exit 0 if this container's hub or worker is healthy").set_defaults(fn=cmd_health)
+    ex = sub.add_parser("export", help="what the organiser takes away").add_subparsers(
+        dest="export_command", required=True
+    )
+    un = ex.add_parser("unanswered", help="each speaker's unanswered questions (with consented contacts), CSV")
+    un.add_argument("--speaker", type=int, help="only this speaker (id)")
+    un.add_argument("--out", default="export", help="folder for the files (default ./export)")
+    un.set_defaults(fn=cmd_export_unanswered)
     hl = sub.add_parser("host-links", help="print each studio's host display link")
     hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
     expiry = hl.add_mutually_exclusive_group()
@@ -578,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .logs import configure_logging
 
     configure_logging(settings)  # QA_LOG_FORMAT: text, or one JSON object per line
-    if args.fn not in (cmd_health, cmd_bench_hub):  # a health probe and the bench (own directories) create nothing
+    if args.fn not in (cmd_health, cmd_bench_hub, cmd_bench_feed):  # a health probe and the benches create nothing
         from .keys import secure_data_dir
 
         secure_data_dir(settings)  # before anything writes there: directory 0700, SQLite file 0600

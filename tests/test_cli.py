@@ -116,3 +116,37 @@ def test_bench_hub_help_creates_no_data_directory(settings, tmp_path: Path) -> N
     )
     assert shown.returncode == 0, shown.stderr
     assert not (tmp_path / ".qa-data").exists()
+
+
+def test_export_unanswered_writes_one_private_csv_per_speaker(settings, ctx, event_id, sample, tmp_path: Path) -> None:
+    import csv
+    import uuid
+
+    from qa_service.services import questions
+
+    speaker = sample["speakers"]["moscow"][0]
+    payload = {
+        "client_id": uuid.uuid4().hex,
+        "speaker_id": speaker.id,
+        "text": "Do you export to Europe?",
+        "language": "en",
+        "fields": {"company": "Uralmash"},
+        "contact": {"email": "ana@example.org", "consent": True},
+    }
+    questions.ask(ctx, event_id, "viewer-ana", payload)
+    out = tmp_path / "export"
+    done = run(settings, "export", "unanswered", "--speaker", str(speaker.id), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    (path,) = out.iterdir()
+    assert (
+        path.name == f"unanswered-{speaker.id}-anna-sokolova.csv" and "1 question(s) for Anna Sokolova" in done.stdout
+    )
+    assert (path.stat().st_mode & 0o777, out.stat().st_mode & 0o777) == (0o600, 0o700)
+    (row,) = csv.DictReader(path.read_text(encoding="utf-8").splitlines())
+    assert (row["question"], row["field_company"], row["email"]) == (
+        "Do you export to Europe?",
+        "Uralmash",
+        "ana@example.org",
+    )
+    missing = run(settings, "export", "unanswered", "--speaker", "999999", "--out", str(out))
+    assert missing.returncode == 2 and "no speaker 999999" in missing.stderr

@@ -408,12 +408,20 @@ function cardHead(q, entry) {
     similarChips(q),
     q.country ? el("span", { class: "country", title: I18n.regionName(q.country), text: q.country }) : null,
     q.display_name ? userText("bdi", q.display_name, "name") : el("span", { class: "name", text: t("anonymous") }),
+    ...Object.entries(q.asker_fields || {}).map(([k, v]) => el("span", { class: "field", title: fieldLabel(k) }, userText("bdi", v))),
+    q.wants_answer ? el("span", { class: "chip contact", title: t("wants_answer_title"), text: t("wants_answer") }) : null,
     el("span", { class: "to" }, `${t("arrow")} `, el("bdi", { text: sp ? sp.name : "?" }), " (", el("bdi", { text: st ? st.city : "?" }), ")"),
     el("span", { class: "time", text: time }),
     q.merged_into ? el("span", { class: "chip", text: t("merged_into", { id: q.merged_into }) }) : null,
     q.reject_reason ? el("span", { class: "reason" }, `${t("reason")}: `,
       el("bdi", { text: I18n.has(`reason.${q.reject_reason}`) ? t(`reason.${q.reject_reason}`) : q.reject_reason })) : null,
   ];
+}
+
+// An asker field's label (the event file's, in the interface language if it gives one).
+function fieldLabel(key) {
+  const spec = (state.schedule?.event.options?.asker_fields || []).find((f) => f.key === key);
+  return spec ? spec.labels[I18n.lang] || spec.labels.en || key : key;
 }
 
 function similarChips(q) {
@@ -483,7 +491,8 @@ function patchCard(entry, q) {
   const lang = I18n.lang;
   const sig = {
     head: JSON.stringify([lang, view.gen, q.status, q.starred, q.language, q.detected_language, q.display_name, q.country,
-                          q.merged_into, q.reject_reason, q.speaker_id, mergedCount(q), similarOpen(q), q.votes, q.feed_hidden]),
+                          q.merged_into, q.reject_reason, q.speaker_id, mergedCount(q), similarOpen(q), q.votes, q.feed_hidden,
+                          q.asker_fields, q.wants_answer]),
     texts: editing ? `editing:${editing}` : JSON.stringify([lang, view.gen, q.text, q.language, q.translations,
                                                            q.translation_state, q.translation_error, q.translation_problem]),
     actions: JSON.stringify([lang, view.gen, q.status, q.starred, left, q.feed_hidden]),

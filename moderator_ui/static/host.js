@@ -102,7 +102,10 @@ function labelled(pair) {
 function asker(q) {
   const sp = speakerOf(q);
   const parts = [q.display_name ? userText("bdi", q.display_name, "name") : el("span", { class: "name", text: I18n.t("anonymous") })];
-  if (q.country) parts.push(" ", el("span", { class: "country", dir: I18n.dir }, "(", el("bdi", { text: I18n.regionName(q.country) }), ")"));
+  // The country the browser states, then the event's own fields (company, …), each isolated.
+  const extra = [q.country ? el("bdi", { text: I18n.regionName(q.country) }) : null,
+                 ...Object.values(q.asker_fields || {}).map((v) => userText("bdi", v, "field"))].filter(Boolean);
+  if (extra.length) parts.push(" ", el("span", { class: "country", dir: I18n.dir }, "(", ...extra.flatMap((e, i) => (i ? [", ", e] : [e])), ")"));
   if (sp) parts.push(" ", el("span", { class: "arrow", text: I18n.dir === "rtl" ? "←" : "→" }), " ", userText("bdi", sp.name, "speaker"));
   return parts;
 }

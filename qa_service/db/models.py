@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import NaiveDatetime
@@ -24,9 +25,7 @@ class Event(SQLModel, table=True):
     viewer_languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # What the event asks of viewers besides the question (services/audience.py):
     # {"asker_fields": [...], "contact": {...}}; empty: nothing more.
-    options: dict[str, object] = Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
-    )
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
 
 
 class Studio(SQLModel, table=True):

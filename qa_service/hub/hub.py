@@ -97,6 +97,7 @@ class Hub:
         self._supervise("feed-languages", self._report_languages, LANGUAGE_REPORT_EVERY)
         if self.settings.retention_days is not None:
             self._supervise("retention-purge", self._purge, PURGE_EVERY)
+        self._supervise("contact-purge", self._purge_contacts, PURGE_EVERY)
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._background]:
@@ -301,6 +302,10 @@ class Hub:
         if purged:
             log.info("retention: purged event(s) %s", ", ".join(purged))
             self._event_id = None  # looked up again: it may have been one of them
+
+    async def _purge_contacts(self) -> None:
+        """Forget contact addresses past their retention (services/privacy.purge_contacts)."""
+        await self.run(privacy.purge_contacts, self.ctx)
 
     async def _repair_bus(self) -> None:
         """Announce channels whose events could not be published (see bus/redis_bus.py)."""

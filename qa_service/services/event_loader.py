@@ -17,6 +17,7 @@ import yaml
 from sqlmodel import select
 
 from ..db.models import Event, Segment, Speaker, Studio
+from ..domain import asker
 from ..domain.validation import LANGUAGE_CODE
 from . import programme, streams
 from .context import Context
@@ -90,6 +91,14 @@ def _i18n(value: Any, kind: str, where: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def _options(ev: dict[str, Any]) -> dict[str, Any]:
+    """What the event asks of viewers besides the question (domain/asker.py)."""
+    try:
+        return asker.parse_options(ev)
+    except ValueError as exc:
+        raise ScheduleError(str(exc)) from None
+
+
 def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[str, Any]:
     """Validate the YAML and return plain records with UTC start and end times.
     ``shift_to`` moves the whole day so the first segment starts then (demos)."""
@@ -104,6 +113,7 @@ def parse(text: str, *, today: date, shift_to: datetime | None = None) -> dict[s
         "name": str(_req(ev, "name", "event")),
         "moderator_language": _langs([_req(ev, "moderator_language", "event")], "event.moderator_language")[0],
         "viewer_languages": _langs(_req(ev, "viewer_languages", "event"), "event.viewer_languages"),
+        "options": _options(ev),
     }
     # The language the programme is written in: what the workers translate from.
     source = _langs([ev.get("programme_language", "en")], "event.programme_language")[0]

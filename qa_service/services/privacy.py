@@ -269,6 +269,34 @@ def _feed_text_channels(ctx: Context, db: Session, event_id: int) -> list[str]:
 
 
 # ── retention ──────────────────────────────────────────────────────────────
+def purge_contacts(ctx: Context, now: datetime | None = None) -> int:
+    """Forget the e-mail addresses viewers gave for an answer after the event once their
+    event's retention for them (options.contact.retention_days; the default when the
+    offer was withdrawn) has passed since its last segment ended. Returns how many."""
+    from ..domain.asker import DEFAULT_CONTACT_DAYS
+
+    now = now or utcnow()
+    forgotten = 0
+    with ctx.read() as db:
+        ends = _last_ends(db)
+        events = {e.id: e for e in db.exec(select(Event))}
+    for event_id, last in ends:
+        event = events.get(event_id)
+        days = (event.options.get("contact") or {}).get("retention_days", DEFAULT_CONTACT_DAYS) if event else 0
+        if last + timedelta(days=days) > now:
+            continue
+        with ctx.transaction() as (db, _):
+            result = db.exec(  # type: ignore[call-overload]
+                sa.update(Question)
+                .where(col(Question.event_id) == event_id, col(Question.contact_email).is_not(None))
+                .values(contact_email=None, contact_consent_at=None)
+            )
+            forgotten += int(result.rowcount or 0)
+    if forgotten:
+        log.info("retention: forgot %d contact address(es) given for answers after the event", forgotten)
+    return forgotten
+
+
 def purge(ctx: Context, days: int, now: datetime | None = None) -> list[str]:
     """Delete every event whose last segment ended more than ``days`` days ago, with
     all its rows; returns their slugs. Each event goes in a transaction of its own."""

@@ -203,6 +203,8 @@ def schedule_view(db: Session, event: Event) -> dict[str, Any]:
             "name": event.name,
             "moderator_language": event.moderator_language,
             "viewer_languages": event.viewer_languages,
+            # The asker fields the form offers and whether it offers an answer by e-mail.
+            "options": event.options,
         },
         "studios": [studio_view(s) for s in studios],
         "segments": [segment_view(s) for s in segments],

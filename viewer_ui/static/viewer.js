@@ -193,9 +193,14 @@ function renderSent() {
   const q = state.lastSent && myItems().find((x) => x.client_id === state.lastSent);
   const words = !q ? "" : q.status === "waiting" ? t(state.conn === "live" ? "sent_waiting" : "queued_offline")
     : mergedText(q) || t(`sent_${q.status}`);
+  const box = $("sent");
+  const changed = box.dataset.status !== (q ? q.status : "");
   setText($("sent-text"), words);
-  $("sent").dataset.status = q ? q.status : "";
+  box.dataset.status = q ? q.status : "";
   $("sent-link").hidden = !q;
+  // Its news grew the box past the bottom of the screen (a long form, a phone): bring it up.
+  const r = box.getBoundingClientRect();
+  if (changed && q && r.top < innerHeight && r.bottom > innerHeight) box.scrollIntoView({ block: "nearest" });
 }
 
 // A programme text in the page's language (programme.js): the event file's translation,
@@ -242,7 +247,61 @@ function renderCounter() {
 
 function renderPlayer() { if (!EMBED) QAPlayer.render(state.schedule, state.speaker, state.lang, t); }
 
-function render() { renderSchedule(); renderSpeakers(); renderPlayer(); Feed.render(); renderMine(); renderSent(); renderCounter(); }
+function render() {
+  renderSchedule(); renderSpeakers(); renderPlayer(); Feed.render(); renderMine(); renderSent(); renderCounter();
+  renderAskerFields();
+}
+
+// The event's own fields (company, …) and its offer of an answer by e-mail, in the page's language.
+function eventOptions() { return state.schedule?.event.options || {}; }
+function fieldLabel(f) { return f.labels[state.lang] || f.labels.en || Object.values(f.labels)[0] || f.key; }
+
+let askerFieldsShown = "";
+function renderAskerFields() {
+  const box = $("asker-fields");
+  const specs = eventOptions().asker_fields || [];
+  const sig = JSON.stringify([state.lang, specs, state.t._name]);
+  if (sig === askerFieldsShown) return renderContact();   // built already: an input keeps its focus and value
+  askerFieldsShown = sig;
+  const saved = store.get("qa.fields", {});
+  const have = new Map([...box.querySelectorAll("input")].map((i) => [i.dataset.key, i]));
+  box.replaceChildren(...specs.flatMap((f) => {
+    const input = have.get(f.key) || el("input", { id: `f-${f.key}`, type: "text", maxlength: String(f.max_chars),
+                                                   dataset: { key: f.key }, value: saved[f.key] || "" });
+    input.required = f.required;
+    return [el("label", { for: `f-${f.key}`, text: f.required ? fieldLabel(f) : t("optional_field", { field: fieldLabel(f) }) }), input];
+  }));
+  renderContact();
+}
+
+function renderContact() {
+  const offer = eventOptions().contact;
+  $("contact-box").hidden = !offer;
+  $("contact-fields").hidden = !offer || !$("want-answer").checked;
+  if (offer) $("consent-text").textContent = t("consent", { days: offer.retention_days });
+}
+$("want-answer").addEventListener("change", () => { showError(null); renderContact(); });
+$("q-consent").addEventListener("change", () => showError(null));
+
+// What the form adds to a question: the fields filled in, the contact if asked for (with consent).
+function askerInput() {
+  const extra = {};
+  const fields = {};
+  for (const input of $("asker-fields").querySelectorAll("input")) {
+    const value = input.value.trim();
+    const spec = (eventOptions().asker_fields || []).find((f) => f.key === input.dataset.key);
+    if (value) fields[input.dataset.key] = value;
+    else if (spec && spec.required) return { error: { code: "question.field_required", details: { field: fieldLabel(spec) } } };
+  }
+  if (Object.keys(fields).length) extra.fields = fields;
+  if (eventOptions().contact && $("want-answer").checked) {
+    const email = $("q-email").value.trim();
+    if (!$("q-email").checkValidity() || !email) return { error: { code: "question.email_invalid" } };
+    if (!$("q-consent").checked) return { error: { code: "question.consent_required" } };
+    extra.contact = { email, consent: true };
+  }
+  return { extra };
+}
 
 function showError(err) {
   const box = $("form-error");
@@ -319,9 +378,15 @@ $("ask-form").addEventListener("submit", async (ev) => {
     showError({ code: "question.too_long", details: { length: text.length, limit: state.limits.max_question_chars } });
     return;
   }
+  const asked = askerInput();
+  if (asked.error) { showError(asked.error); return; }
   const item = { client_id: crypto.randomUUID().replaceAll("-", ""), speaker_id: state.speaker, text,
-                 language: state.lang, display_name: $("q-name").value.trim() || null, country: browserCountry() };
+                 language: state.lang, display_name: $("q-name").value.trim() || null, country: browserCountry(),
+                 ...asked.extra };
   store.set("qa.name", $("q-name").value.trim());
+  store.set("qa.fields", asked.extra.fields || {});
+  $("want-answer").checked = $("q-consent").checked = false;   // consent is given per question
+  renderContact();
   state.outbox.push(item);
   store.set("qa.outbox", state.outbox);
   state.lastSent = item.client_id;
