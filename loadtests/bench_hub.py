@@ -451,7 +451,9 @@ def merge_opened(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class ClientProc:
-    """A client process seen from the bench."""
+    """A client process seen from the bench (``MODULE _client``: commands on stdin, replies on stdout)."""
+
+    MODULE = "loadtests.bench_hub"
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
@@ -463,7 +465,7 @@ class ClientProc:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "loadtests.bench_hub",
+                self.MODULE,
                 "_client",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

@@ -24,7 +24,9 @@ from starlette.types import Scope
 from workers.heartbeat import heartbeat_age  # imports no translation engine
 
 from . import __version__, pages
-from .api import auth, moderation
+from .api import admin_event, auth, moderation, staff
+from .api import export as export_api
+from .api import report as report_api
 from .api.common import error_response
 from .api.openapi import document
 from .bus.redis_bus import SyncPublisher
@@ -147,7 +149,7 @@ def _feed_enqueuers(settings: Settings, client: redis.Redis, publisher: SyncPubl
 
     from workers import feed as feed_jobs
 
-    queue = Queue(settings.queue_name, connection=client)
+    queue = Queue(settings.audience_queue_name, connection=client)
 
     def entered(event_id: int, question_ids: list[int]) -> None:
         if publisher.recently_failed:
@@ -265,6 +267,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/schedule", moderation.public_schedule, methods=["GET"]),
         Route("/api/moderation/snapshot", moderation.snapshot, methods=["GET"]),
         Route("/api/moderation/audit", moderation.audit_log, methods=["GET"]),
+        Route("/api/export", export_api.download, methods=["GET"]),
         Route("/api/questions/{question_id:id}/translations/{language}", moderation.edit_translation, methods=["PUT"]),
         Route("/api/questions/{question_id:id}/star", moderation.star, methods=["POST"]),
         Route("/api/questions/{question_id:id}/feed", moderation.feed_visibility, methods=["POST"]),
@@ -276,6 +279,19 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/studios/{studio_id:id}/queue", moderation.reorder_queue, methods=["POST"]),
         Route("/api/segments/{segment_id:id}/status", moderation.segment_status, methods=["POST"]),
         Route("/api/host/{token}/queue", moderation.host_queue, methods=["GET"]),
+        Route("/api/admin/event", admin_event.event, methods=["GET"]),
+        Route("/api/admin/studios", admin_event.create_studio, methods=["POST"]),
+        Route("/api/admin/studios/{studio_id:id}", admin_event.studio_item, methods=["PUT", "DELETE"]),
+        Route("/api/admin/segments", admin_event.create_segment, methods=["POST"]),
+        Route("/api/admin/segments/{segment_id:id}", admin_event.segment_item, methods=["PUT", "DELETE"]),
+        Route("/api/admin/speakers", admin_event.create_speaker, methods=["POST"]),
+        Route("/api/admin/speakers/{speaker_id:id}", admin_event.speaker_item, methods=["PUT", "DELETE"]),
+        Route("/api/staff/accounts", staff.accounts, methods=["GET", "POST"]),
+        Route("/api/staff/accounts/{user_id:id}/password", staff.reset_password, methods=["POST"]),
+        Route("/api/staff/accounts/{user_id:id}/disabled", staff.set_disabled, methods=["POST"]),
+        Route("/api/staff/host-links", staff.host_links, methods=["GET", "POST"]),
+        Route("/api/staff/host-links/{link_id:id}/revoke", staff.revoke_host_link, methods=["POST"]),
+        Route("/api/report", report_api.report, methods=["GET"]),
         WebSocketRoute("/ws/viewer", endpoints.viewer_socket),
         WebSocketRoute("/ws/moderator", endpoints.moderator_socket),
         WebSocketRoute("/ws/host", endpoints.host_socket),

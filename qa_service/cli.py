@@ -81,6 +81,23 @@ def cmd_event_load(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_event_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The running event as an event file (what `event load` reads), to stdout or --out."""
+    from .services.event_loader import ScheduleError, export
+
+    try:
+        text = export(_context(settings), settings.event)
+    except ScheduleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _queue_programme(settings: Settings, ctx: Any, loaded: Any) -> None:
     """Have a translation worker translate what the event file leaves untranslated
     of the programme (workers/programme.py); viewers read the original meanwhile."""
@@ -197,21 +214,20 @@ def host_links(
     from .db.models import Studio
     from .keys import signing_key
     from .security import Signer
+    from .services.staff import issue_for_studios
 
     signer = Signer(signing_key(settings))
     if hours == "setting":
         hours = settings.host_link_hours
     expires = datetime.now(UTC) + timedelta(hours=hours) if hours is not None else None
     ctx = _context(settings)
-    out = []
-    with ctx.transaction() as (db, _):
-        for studio in db.exec(select(Studio).order_by(Studio.id)):  # type: ignore[arg-type]
-            if revoke and studio.slug == revoke:
-                studio.host_token_version += 1
+    if revoke:
+        with ctx.transaction() as (db, _):
+            for studio in db.exec(select(Studio).where(Studio.slug == revoke)):
+                studio.host_token_version += 1  # every link of the studio, old and new, stops opening
                 db.add(studio)
-            assert studio.id is not None
-            token = signer.host_token(studio.id, studio.host_token_version, expires_at=expires)
-            out.append((studio.slug, f"{base_url}/host/{token}"))
+    # Each a link of its own (a HostLink row): listed on /staff, revocable one by one there.
+    out = issue_for_studios(ctx, "cli", signer, base_url, expires.replace(tzinfo=None) if expires else None)
     ctx.engine.dispose()
     return out
 
@@ -261,25 +277,74 @@ def _worker_extra(fn: Command) -> Command:
     return guarded
 
 
+def _export_filters(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .services.export import Filters
+
+    return Filters(args.speaker, args.studio, args.segment)
+
+
+def _private_dir(path: Path) -> None:
+    """The organiser's files hold what viewers wrote (and, unanswered, e-mail addresses):
+    a folder made here is the owner's only; an existing one is left as it is (its files
+    are private each, _write_private)."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)  # whatever the umask
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read, never through a symbolic link planted there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # it may have existed with other modes
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+    finally:
+        os.close(fd)
+
+
 def cmd_export_unanswered(settings: Settings, args: argparse.Namespace) -> int:
-    """One CSV per speaker, for the speaker's team: their questions not answered on air,
+    """One file per speaker, for the speaker's team: their questions not answered on air,
     with the askers' optional fields and, where they consented, their e-mail address."""
     from .domain.errors import DomainError
     from .services.export import unanswered
 
     try:
-        files = unanswered(_context(settings), settings.event, args.speaker)
+        files = unanswered(_context(settings), settings.event, filters=_export_filters(args))
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    out.chmod(0o700)  # e-mail addresses: readable by the organiser only
+    _private_dir(out)
     for f in files:
-        path = out / f.name
-        path.write_text(f.csv(), encoding="utf-8")
-        path.chmod(0o600)
+        path = out / f.filename(args.format)
+        _write_private(path, f.render(args.format))
         print(f"{path}: {len(f.rows)} question(s) for {f.speaker} ({f.studio}: {f.segment})")
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The questions (with the log as a second XLSX sheet) or the moderation log, of the
+    event or of a speaker, studio or segment, as one file (no e-mail addresses)."""
+    from .domain.errors import DomainError
+    from .services.export import build
+
+    try:
+        export = build(_context(settings), settings.event, args.export_command, _export_filters(args))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if out.is_dir() or not out.suffix:  # a folder: the file is named for the event, filters and time
+        _private_dir(out)
+        out = out / export.filename(args.format)
+    elif out.suffix != f".{args.format}":
+        print(f"error: {out} does not end in .{args.format} (--format {args.format})", file=sys.stderr)
+        return 2
+    else:
+        _private_dir(out.parent)
+    _write_private(out, export.render(args.format))
+    print(f"{out}: {len(export.tables[0].rows)} row(s)")
     return 0
 
 
@@ -531,6 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file")
     load.add_argument("--start-now", action="store_true", help="shift the day so the first segment is live now")
     load.set_defaults(fn=cmd_event_load)
+    exp = ev.add_parser("export", help="write the running event as an event file (what load reads)")
+    exp.add_argument("--out", help="the file to write (default: standard output)")
+    exp.set_defaults(fn=cmd_event_export)
     users = sub.add_parser("users", help="staff accounts").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create or update an account")
     add.add_argument("username")
@@ -589,10 +657,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="what the organiser takes away").add_subparsers(
         dest="export_command", required=True
     )
-    un = ex.add_parser("unanswered", help="each speaker's unanswered questions (with consented contacts), CSV")
-    un.add_argument("--speaker", type=int, help="only this speaker (id)")
-    un.add_argument("--out", default="export", help="folder for the files (default ./export)")
-    un.set_defaults(fn=cmd_export_unanswered)
+    for name, what in [
+        ("questions", "every question: texts, translations, statuses, merges, votes, times, asker fields"),
+        ("log", "the moderation log: who did what, when"),
+        ("unanswered", "each speaker's unanswered questions (with consented contacts), a file per speaker"),
+    ]:
+        exp = ex.add_parser(name, help=what)
+        exp.add_argument("--format", choices=["csv", "json", "xlsx"], default="csv", help="default csv")
+        exp.add_argument("--speaker", type=_positive_int, help="only this speaker's (id)")
+        exp.add_argument("--studio", help="only this studio's (id or slug)")
+        exp.add_argument("--segment", type=_positive_int, help="only this segment's (id)")
+        if name == "unanswered":
+            exp.add_argument("--out", default="export", help="folder for the files (default ./export)")
+        else:
+            exp.add_argument("--out", default="export", help="a folder (default ./export) or a file")
+        exp.set_defaults(fn=cmd_export_unanswered if name == "unanswered" else cmd_export)
     hl = sub.add_parser("host-links", help="print each studio's host display link")
     hl.add_argument("--revoke", metavar="STUDIO", help="invalidate STUDIO's current link and print the new one")
     expiry = hl.add_mutually_exclusive_group()

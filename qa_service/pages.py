@@ -132,6 +132,23 @@ async def console_page(request: Request) -> Response:
     return FileResponse(STAFF / "console.html", media_type="text/html; charset=utf-8")
 
 
+async def report_page(request: Request) -> Response:
+    """The event's report for staff; the page asks for a login like the console. Its
+    CSP is the staff pages' own: scripts from here only (Chart.js vendored), no eval."""
+    return FileResponse(STAFF / "report.html", media_type="text/html; charset=utf-8")
+
+
+async def staff_page(request: Request) -> Response:
+    """Staff management (accounts, host links): the page asks /api/me and shows itself to admins only."""
+    return FileResponse(STAFF / "staff.html", media_type="text/html; charset=utf-8")
+
+
+async def admin_page(request: Request) -> Response:
+    """The event edited live (studios, segments, speakers): the page asks /api/me and
+    shows itself to admins only; the API behind it refuses everyone else."""
+    return FileResponse(STAFF / "admin.html", media_type="text/html; charset=utf-8")
+
+
 async def host_page(request: Request) -> Response:
     from .hub.endpoints import studio_from_token
 
@@ -151,6 +168,9 @@ def routes() -> list[BaseRoute]:
         Route("/", viewer_page, include_in_schema=False),
         Route(EMBED_PATH, viewer_page, include_in_schema=False),
         Route("/moderate", console_page, include_in_schema=False),
+        Route("/staff", staff_page, include_in_schema=False),
+        Route("/admin", admin_page, include_in_schema=False),
+        Route("/report", report_page, include_in_schema=False),
         Route("/host/{token}", host_page, include_in_schema=False),
         Mount("/static", StaticFiles(directory=STAFF), name="static"),
         Mount("/viewer", StaticFiles(directory=VIEWER), name="viewer"),

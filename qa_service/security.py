@@ -9,6 +9,7 @@ import secrets
 import unicodedata
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -54,6 +55,15 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
+class HostClaims(NamedTuple):
+    """What a host link's token says: its studio, the studio's token version it was
+    signed under, and the HostLink row it names (None: a link signed before links had rows)."""
+
+    studio_id: int
+    version: int
+    link_id: int | None
+
+
 class Signer:
     """Signed, revocable tokens derived from the one secret key."""
 
@@ -61,18 +71,23 @@ class Signer:
         self._host = URLSafeSerializer(secret_key, salt="qa.host-link")
         self._viewer = URLSafeSerializer(secret_key, salt="qa.viewer")
 
-    def host_token(self, studio_id: int, token_version: int, expires_at: datetime | None = None) -> str:
-        """A host link's token; with ``expires_at`` (aware, or naive UTC) it stops opening then."""
+    def host_token(
+        self, studio_id: int, token_version: int, expires_at: datetime | None = None, link_id: int | None = None
+    ) -> str:
+        """A host link's token; with ``expires_at`` (aware, or naive UTC) it stops opening then;
+        with ``link_id`` it names its HostLink row (revoked alone)."""
         claims: dict[str, int] = {"s": studio_id, "v": token_version}
+        if link_id is not None:
+            claims["l"] = link_id
         if expires_at is not None:
             if expires_at.tzinfo is None:
                 expires_at = expires_at.replace(tzinfo=UTC)
             claims["e"] = int(expires_at.timestamp())
         return self._host.dumps(claims)
 
-    def read_host_token(self, token: str, now: datetime | None = None) -> tuple[int, int] | None:
-        """(studio_id, token_version), or None if forged or expired. The caller checks
-        the version against the studio's current one (revocation)."""
+    def read_host_token(self, token: str, now: datetime | None = None) -> HostClaims | None:
+        """The token's claims, or None if forged or expired. The caller checks the
+        version against the studio's current one and the link's row (revocation)."""
         if not token.isascii() or len(token) > 500:
             return None
         try:
@@ -85,7 +100,10 @@ class Signer:
         if expires is not None:
             if not isinstance(expires, int) or (now or datetime.now(UTC)).timestamp() >= expires:
                 return None
-        return data["s"], data["v"]
+        link = data.get("l")
+        if link is not None and not isinstance(link, int):
+            return None
+        return HostClaims(data["s"], data["v"], link)
 
     def new_viewer(self) -> tuple[str, str]:
         viewer_id = uuid.uuid4().hex

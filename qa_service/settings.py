@@ -235,6 +235,12 @@ class Settings(BaseSettings):
         """The RQ queue, namespaced by the Redis prefix (two deployments may share a Redis)."""
         return f"{self.redis_prefix}.{self.translation_queue}"
 
+    @property
+    def audience_queue_name(self) -> str:
+        """The queue of the feed's translations for viewers: workers take it only when
+        the moderators' queue is empty, so a crowd of readers never delays moderation."""
+        return f"{self.queue_name}.audience"
+
 
 def check_secret_strength(secret: str) -> None:
     """Refuse placeholders, short and low-entropy keys (the message never shows the key)."""

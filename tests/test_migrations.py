@@ -65,3 +65,33 @@ def test_0004_keeps_the_newest_on_air_question_and_downgrades(
     assert versions == {ids[0]: 2, ids[1]: 1, ids[2]: 2}
     command.downgrade(cfg, "0003")
     command.upgrade(cfg, "head")
+
+
+def test_0009_adds_host_links_and_old_tokens_keep_opening(db_url: str, ctx: Any, event_id: int, sample: Any) -> None:
+    """Links signed before 0009 name no row: they keep opening after the upgrade (until
+    their studio's version is bumped); the table goes and comes back with the revision."""
+    from alembic import command
+    from sqlmodel import Session
+
+    from qa_service.security import Signer
+    from qa_service.services.staff import link_open
+
+    studio = sample["studios"]["moscow"]
+    cfg = _alembic(db_url)
+    command.downgrade(cfg, "0008")
+    assert "hostlink" not in sa.inspect(ctx.engine).get_table_names()
+    old = Signer("k" * 40).host_token(studio.id, studio.host_token_version)
+    command.upgrade(cfg, "head")
+    assert "hostlink" in sa.inspect(ctx.engine).get_table_names()
+    claims = Signer("k" * 40).read_host_token(old)
+    assert claims is not None and claims.link_id is None and claims.version == studio.host_token_version
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO hostlink (studio_id, studio_version, label, created_by, created_at) "
+                "VALUES (:s, 1, '', 'test', :at)"
+            ),
+            {"s": studio.id, "at": datetime(2030, 1, 1)},
+        )
+    with Session(ctx.engine) as db:
+        assert link_open(db, 1, studio.id)

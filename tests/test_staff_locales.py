@@ -11,7 +11,7 @@ import pytest
 
 STATIC = Path(__file__).resolve().parents[1] / "moderator_ui" / "static"
 LANGS = ["en", "ru", "zh", "id", "uz", "ar", "de", "fr", "es"]
-SCREENS = ["console", "host"]
+SCREENS = ["console", "host", "staff"]
 
 
 def strings(screen: str, lang: str) -> dict[str, str]:

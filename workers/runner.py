@@ -188,7 +188,10 @@ def supervise(settings: Settings, stop: threading.Event, *, burst: bool) -> None
         connection = redis.Redis.from_url(settings.redis_url or "", socket_connect_timeout=timeout)
         worker: TranslationWorker | None = None
         try:
-            worker = TranslationWorker([Queue(settings.queue_name, connection=connection)], connection=connection)
+            queues = [
+                Queue(name, connection=connection) for name in (settings.queue_name, settings.audience_queue_name)
+            ]
+            worker = TranslationWorker(queues, connection=connection)  # in this order: moderation first
             worker.stop_event = stop
             worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
         except Exception as exc:  # supervised: whatever ended it, a fresh worker follows

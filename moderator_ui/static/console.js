@@ -126,6 +126,7 @@ async function start() {
   try {
     const me = await api("GET", "/api/me");
     state.csrf = me.csrf_token; state.user = me.user;
+    $("admin-link").hidden = me.role !== "admin";   // the event, edited live (/admin)
   } catch { showLogin(); return; }
   $("login").hidden = true;
   $("app").hidden = false;
@@ -148,6 +149,9 @@ async function start() {
       else if (ev.type === "votes.changed") applyVotes(ev.payload.votes);
       else if (ev.type === "segment.updated" && state.schedule) {
         if (applySegment(state.schedule, ev.payload)) renderSegments();
+      }
+      else if (ev.type === "schedule.updated" && state.schedule) {
+        if (applySchedule(state.schedule, ev.payload)) { view.gen++; fillFilters(); }
       }
       scheduleRender();
     },

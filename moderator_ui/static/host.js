@@ -452,6 +452,9 @@ live = new LiveSocket(`/ws/host?token=${encodeURIComponent(token)}`, {
       state.queueVersion = ev.payload.version;
     }
     else if (ev.type === "segment.updated" && state.schedule) applySegment(state.schedule, ev.payload);
+    else if (ev.type === "schedule.updated" && state.schedule && applySchedule(state.schedule, ev.payload)) {
+      state.studio = state.schedule.studios.find((st) => st.id === state.studio?.id) || state.studio;
+    }
     else if (ev.type === "votes.changed") {
       for (const [id, n] of Object.entries(ev.payload.votes)) {
         const q = state.questions.get(Number(id));

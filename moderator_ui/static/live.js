@@ -274,3 +274,15 @@ function applySegment(schedule, seg) {
   schedule.segments[i] = seg;
   return true;
 }
+
+// Apply a schedule.updated (the whole programme after an admin's change or an event
+// reload) to a schedule, in place; returns whether it changed anything. An older
+// programme is dropped by its version; a segment we hold in a newer version (its
+// segment.updated overtook this event) is kept.
+function applySchedule(schedule, next) {
+  if (!fresher(schedule.version, next.version)) return false;
+  const held = new Map(schedule.segments.map((g) => [g.id, g]));
+  const segments = next.segments.map((g) => (held.get(g.id)?.version > g.version ? held.get(g.id) : g));
+  Object.assign(schedule, next, { segments });
+  return true;
+}

@@ -53,11 +53,12 @@ async def staff(request: Request, *roles: str) -> User:
     user = await hub.run(accounts.session_user, hub.ctx, request.session.get("uid"), request.session.get("sid"))
     if user is None:
         raise Unauthorized("auth.required", "log in first")
-    if roles and user.role not in roles:
-        raise Forbidden("auth.forbidden", f"this needs one of the roles: {', '.join(roles)}")
+    # A forged write is refused as such, whoever's cookie it rides on; then the role.
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         if not csrf_matches(request.session.get("csrf"), request.headers.get(CSRF_HEADER)):
             raise Forbidden("auth.csrf", "missing or wrong CSRF token (send the X-CSRF-Token header)")
+    if roles and user.role not in roles:
+        raise Forbidden("auth.forbidden", f"this needs one of the roles: {', '.join(roles)}")
     return user
 
 

@@ -42,7 +42,9 @@ ACTIONS = ["approve", "enqueue", "dequeue", "on_air", "skip", "answer", "reject"
 SEGMENT_STATUSES = ["upcoming", "live", "ended", "auto"]
 
 # Paths of the app that are not REST operations: probes, this document, the pages.
-NOT_OPERATIONS = frozenset({"/healthz", "/readyz", "/openapi.json", "/", "/embed", "/moderate", "/host/{token}"})
+NOT_OPERATIONS = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/", "/embed", "/moderate", "/host/{token}", "/report", "/staff", "/admin"}
+)
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +63,12 @@ STRING = {"type": "string"}
 INT = {"type": "integer"}
 TIME = {"type": "string", "format": "date-time"}
 STRINGS = {"type": "array", "items": STRING}
+COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+
+
+def _list(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": _object(
@@ -270,6 +278,108 @@ SCHEMAS: dict[str, Any] = {
     ),
     "QueueOrder": _object(
         ["studio_id", "order"], studio_id=ID, order={"type": "array", "items": ID, "description": "next on air first"}
+    ),
+    "Report": _object(
+        [
+            "generated_at",
+            "event",
+            "running",
+            "marathon",
+            "totals",
+            "studios",
+            "speakers",
+            "languages",
+            "countries",
+            "timeline",
+            "funnel",
+            "time_to_air",
+            "most_voted",
+            "workload",
+        ],
+        generated_at=TIME,
+        event=_object(["id", "slug", "name"], id=ID, slug=STRING, name=STRING),
+        running={"type": "boolean", "description": "the marathon runs now (the page refreshes itself)"},
+        marathon=_object(["starts_at", "ends_at"], starts_at=_nullable(TIME), ends_at=_nullable(TIME)),
+        totals=_object(["questions", "askers", "votes"], questions=COUNT, askers=COUNT, votes=COUNT),
+        studios=_list(_object(["id", "name", "city", "count"], id=ID, name=STRING, city=STRING, count=COUNT)),
+        speakers=_object(
+            ["items", "other"],
+            items=_list(_object(["id", "name", "studio_id", "count"], id=ID, name=STRING, studio_id=ID, count=COUNT)),
+            other=COUNT,
+        ),
+        languages=_ref("ReportTop"),
+        countries={**_ref("ReportTop"), "description": "ISO 3166 codes the askers' browsers stated; unknown: none"},
+        timeline=_object(
+            ["start", "bucket_minutes", "labels", "studios", "languages"],
+            start=_nullable(TIME),
+            bucket_minutes=COUNT,
+            labels=_list(TIME),
+            studios=_list(_object(["studio_id", "counts"], studio_id=ID, counts=_list(COUNT))),
+            languages=_list(_object(["key", "counts"], key=STRING, counts=_list(COUNT))),
+        ),
+        funnel=_object(
+            ["asked", "approved", "on_air", "answered", "pending", "rejected", "merged", "hidden"],
+            asked=COUNT,
+            approved={**COUNT, "description": "approved, queued, on air or answered now"},
+            on_air={**COUNT, "description": "on air or answered now"},
+            answered=COUNT,
+            pending=COUNT,
+            rejected=COUNT,
+            merged=COUNT,
+            hidden={**COUNT, "description": "hidden because their asker was banned (not in asked)"},
+        ),
+        time_to_air=_object(
+            ["count", "median_seconds", "p90_seconds", "histogram"],
+            count=COUNT,
+            median_seconds=_nullable({"type": "number"}),
+            p90_seconds=_nullable({"type": "number"}),
+            histogram=_list(
+                _object(
+                    ["from_minutes", "to_minutes", "count"],
+                    from_minutes=COUNT,
+                    to_minutes=_nullable(COUNT),
+                    count=COUNT,
+                )
+            ),
+        ),
+        most_voted=_list(
+            _object(
+                ["id", "text", "language", "votes", "status", "speaker_id", "studio_id"],
+                id=ID,
+                text=STRING,
+                language=STRING,
+                votes=COUNT,
+                status=STRING,
+                speaker_id=ID,
+                studio_id=ID,
+            )
+        ),
+        workload=_object(
+            ["kinds", "moderators", "hosts", "per_hour"],
+            kinds=STRINGS,
+            moderators=_list(
+                _object(
+                    ["actor", "total", "by_kind"],
+                    actor={**_nullable(STRING), "description": "null: the other moderators together"},
+                    total=COUNT,
+                    by_kind={"type": "object", "additionalProperties": COUNT},
+                )
+            ),
+            hosts={**COUNT, "description": "actions of the studios' host displays (not in moderators)"},
+            per_hour=_object(
+                ["start", "bucket_minutes", "labels", "moderators"],
+                start=_nullable(TIME),
+                bucket_minutes=COUNT,
+                labels=_list(TIME),
+                moderators=_list(_object(["actor", "counts"], actor=_nullable(STRING), counts=_list(COUNT))),
+            ),
+        ),
+    ),
+    "ReportTop": _object(
+        ["items", "other"],
+        items=_list(_object(["key", "count"], key=STRING, count=COUNT)),
+        other={**COUNT, "description": "the rest together"},
+        unknown=COUNT,
     ),
 }
 
@@ -589,7 +699,388 @@ PATHS: dict[str, dict[str, Any]] = {
             description="404 host.link_invalid for a forged, revoked or expired token.",
         )
     },
+    "/api/report": {
+        "get": _operation(
+            "The loaded event's report: questions per studio, speaker, language and country, over time; the "
+            "funnel; ask to on air; the most voted; the moderators' workload",
+            _ref("Report"),
+            ["400", "403", "404"],
+            auth="read",
+            description="Moderators and admins. One consistent read of the database; what each figure counts: "
+            "qa_service/services/report.py. Not cached (Cache-Control: no-store).",
+        )
+    },
 }
+
+
+# ── staff management (admins only: moderators and hosts get 403) ────────────
+SCHEMAS.update(
+    {
+        "Account": _object(
+            ["id", "username", "role", "disabled", "created_at", "sessions"],
+            id=ID,
+            username=STRING,
+            role={"enum": ["moderator", "host", "admin"]},
+            disabled={"type": "boolean"},
+            created_at=TIME,
+            sessions={"type": "integer", "minimum": 0, "description": "open sessions (logins not ended)"},
+        ),
+        "AccountPassword": _object(
+            ["account", "password"],
+            account=_ref("Account"),
+            password={
+                "type": ["string", "null"],
+                "description": "the password the server generated: shown this once, stored only as a hash; "
+                "null when the request gave one",
+            },
+        ),
+        "HostLink": _object(
+            ["id", "studio_id", "label", "created_by", "created_at", "expires_at", "revoked_at", "state", "url"],
+            id=ID,
+            studio_id=ID,
+            label=STRING,
+            created_by=STRING,
+            created_at=TIME,
+            expires_at=_nullable(TIME),
+            revoked_at=_nullable(TIME),
+            state={"enum": ["open", "expired", "revoked"]},
+            url=_nullable({"type": "string", "description": "the link to open on the studio's display, while open"}),
+        ),
+    }
+)
+PASSWORD: dict[str, Any] = {
+    "type": ["string", "null"],
+    "minLength": 8,
+    "maxLength": 1000,
+    "description": "at least 8 characters; null or absent: the server generates one and answers it once",
+}
+ADMIN_READ = ["400", "403"]  # 400 event.not_loaded; 403 not an admin
+PATHS.update(
+    {
+        "/api/staff/accounts": {
+            "get": _operation(
+                "Every staff account (never a password hash); admins only",
+                _object(["accounts"], accounts={"type": "array", "items": _ref("Account")}),
+                ["403"],
+                auth="read",
+            ),
+            "post": _operation(
+                "Add a moderator, host or admin account; admins only",
+                _ref("AccountPassword"),
+                ["400", "409"],
+                body=_body(
+                    _object(
+                        ["username", "role"],
+                        username={"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                        role={"enum": ["moderator", "host", "admin"]},
+                        password=PASSWORD,
+                    ),
+                    {"username": "anna", "role": "moderator"},
+                ),
+                description="409 user.exists for a name taken in any case or width. Audited as staff.add.",
+            ),
+        },
+        "/api/staff/accounts/{user_id}/password": {
+            "post": _operation(
+                "Reset an account's password: every session of it ends; admins only",
+                _ref("AccountPassword"),
+                ["400", "404"],
+                parameters=[_path("user_id", ID, 1, "the account's id")],
+                body=_body(_object(password=PASSWORD), {}),
+                body_required=False,
+                description="Open consoles of the account close (4401) at the next access check. "
+                "Audited as staff.password.",
+            )
+        },
+        "/api/staff/accounts/{user_id}/disabled": {
+            "post": _operation(
+                "Disable an account (every session ends at once) or enable it again; admins only",
+                _ref("Account"),
+                ["400", "404", "409"],
+                parameters=[_path("user_id", ID, 1, "the account's id")],
+                body=_body(_object(["disabled"], disabled={"type": "boolean"}), {"disabled": True}),
+                description="400 staff.self: an admin cannot disable themselves; 409 staff.last_admin: the last "
+                "enabled admin stays. Open consoles close (4401) at the next access check. Audited as "
+                "staff.disable / staff.enable.",
+            )
+        },
+        "/api/staff/host-links": {
+            "get": _operation(
+                "The event's studios and every host link issued for them, newest first; admins only",
+                _object(
+                    ["studios", "links"],
+                    studios={
+                        "type": "array",
+                        "items": _object(["id", "slug", "name", "city"], id=ID, slug=STRING, name=STRING, city=STRING),
+                    },
+                    links={"type": "array", "items": _ref("HostLink")},
+                ),
+                ADMIN_READ,
+                auth="read",
+            ),
+            "post": _operation(
+                "Issue a host display link for a studio, expiring in hours or at a time; admins only",
+                _ref("HostLink"),
+                ["400", "404"],
+                body=_body(
+                    _object(
+                        ["studio_id"],
+                        studio_id=ID,
+                        label={"type": ["string", "null"], "maxLength": 100},
+                        hours={"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 8784},
+                        until=_nullable({"type": "string", "format": "date-time"}),
+                    ),
+                    {"studio_id": 1, "label": "Moscow studio screen", "hours": 12},
+                ),
+                description="Exactly one of hours and until (400 host_link.expiry_required). Audited as "
+                "host_link.issue.",
+            ),
+        },
+        "/api/staff/host-links/{link_id}/revoke": {
+            "post": _operation(
+                "Revoke one host link: it stops opening and a display open with it closes; admins only",
+                _ref("HostLink"),
+                ["400", "404"],
+                parameters=[_path("link_id", ID, 1, "the link's id")],
+                description="The studio's other links keep working. Audited as host_link.revoke.",
+            )
+        },
+    }
+)
+
+
+# ── the organiser's export (qa_service/api/export.py) ──────────────────────
+def _export_operation() -> dict[str, Any]:
+    """A file, not a JSON answer: CSV, JSON or XLSX, by ``format``."""
+    op = _operation(
+        "Export questions, the moderation log or the unanswered questions as a file (moderators and admins)",
+        {"type": "object"},
+        ["400", "403", "404"],
+        auth="read",
+        description="Content-Disposition names the file; Cache-Control: no-store. CSV cells a spreadsheet would "
+        "run as a formula start with an apostrophe; XLSX text cells are text; times are UTC. The questions' "
+        "XLSX also has the moderation log of the same scope as a second sheet. The unanswered file has the "
+        "askers' consented e-mail addresses for admins only. Columns: qa_service/services/export.py.",
+        parameters=[
+            {"name": "format", "in": "query", "schema": {"enum": ["csv", "json", "xlsx"], "default": "csv"}},
+            {
+                "name": "what",
+                "in": "query",
+                "schema": {"enum": ["questions", "log", "unanswered"], "default": "questions"},
+            },
+            {"name": "speaker", "in": "query", "schema": ID, "description": "only this speaker's"},
+            {"name": "studio", "in": "query", "schema": ID, "description": "only this studio's"},
+            {"name": "segment", "in": "query", "schema": ID, "description": "only this segment's"},
+        ],
+    )
+    op["responses"]["200"] = {
+        "description": "the file (an attachment)",
+        "headers": {
+            "Content-Disposition": {"required": True, "schema": {"type": "string", "pattern": "^attachment; "}},
+            "Cache-Control": {"required": True, "schema": {"const": "no-store"}},
+        },
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": _object(
+                    ["what", "event", "filters", "generated_at", "columns", "rows"],
+                    what={"enum": ["questions", "log", "unanswered"]},
+                    event=_object(["slug", "name"], slug=STRING, name=STRING),
+                    filters={"type": "object"},
+                    generated_at=TIME,
+                    columns=STRINGS,
+                    rows={"type": "array", "items": {"type": "object"}},
+                )
+            },
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "contentEncoding": "binary"}
+            },
+        },
+    }
+    return op
+
+
+PATHS["/api/export"] = {"get": _export_operation()}
+
+
+# ── the programme edited live by admins (api/admin_event.py) ─────────────────
+SCHEMAS["Schedule"]["properties"]["version"] = {
+    "type": "integer",
+    "minimum": 0,
+    "description": "the programme's version: a schedule.updated of a lower or equal one is older (docs/protocol.md)",
+}
+
+
+def _programme_paths() -> dict[str, Any]:
+    streams = {
+        "type": ["object", "array", "null"],
+        "description": "{language: URL.m3u8 | {hls: URL} | {embed: URL}}, the original first (as in the event file)",
+    }
+    langs = {**STRINGS, "minItems": 1, "description": "language codes, in order of preference"}
+    studio = dict(
+        slug={"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
+        name={"type": "string", "maxLength": 200},
+        city={"type": "string", "maxLength": 100},
+        country={"type": "string", "maxLength": 100},
+        timezone={"type": "string", "description": "an IANA time zone such as Europe/Moscow"},
+        host_languages=langs,
+        streams=streams,
+    )
+    when = {
+        "type": "string",
+        "description": "a local time of the studio's time zone (2030-01-07T09:30), or with an offset",
+    }
+    segment = dict(
+        studio_id=ID, title={"type": "string", "maxLength": 200}, starts_at=when, ends_at=when, streams=streams
+    )
+    speaker = dict(
+        segment_id=ID,
+        name={"type": "string", "maxLength": 200},
+        title={"type": "string", "maxLength": 200},
+        organisation={"type": "string", "maxLength": 200},
+        languages=langs,
+    )
+    deleted = _object(["deleted"], deleted=ID)
+    admin = ["400", "403", "404", "409"]
+    studio_id = _path("studio_id", ID, 1, "the studio's id")
+    segment_id = _path("segment_id", ID, 1, "the segment's id")
+    speaker_id = _path("speaker_id", ID, 1, "the speaker's id")
+    changed = (
+        "Admins only. Audited (event.<kind>_<add|update|delete>) and announced on the schedule channel "
+        "(schedule.updated, the whole programme). "
+    )
+    refused = "400 <kind>.invalid (details.field names the field); 409 "
+    return {
+        "/api/admin/event": {
+            "get": _operation(
+                "The event's programme for the admin page",
+                {
+                    **_ref("Schedule"),
+                    "description": "the public programme with timezone (the event's) and questions "
+                    "({studios|segments|speakers: {id: count}}: what may not be deleted)",
+                },
+                ["400", "403"],
+                auth="read",
+            )
+        },
+        "/api/admin/studios": {
+            "post": _operation(
+                "Add a studio",
+                _ref("Studio"),
+                admin,
+                body=_body(
+                    _object(["slug", "name", "city", "country", "timezone", "host_languages"], **studio),
+                    {
+                        "slug": "nairobi",
+                        "name": "Nairobi studio",
+                        "city": "Nairobi",
+                        "country": "Kenya",
+                        "timezone": "Africa/Nairobi",
+                        "host_languages": ["sw", "en"],
+                    },
+                ),
+                description=changed + refused + "studio.slug_taken.",
+            )
+        },
+        "/api/admin/studios/{studio_id}": {
+            "put": _operation(
+                "Change a studio (the fields sent)",
+                _ref("Studio"),
+                admin,
+                parameters=[studio_id],
+                body=_body(_object([], **studio), {"name": "Host studio"}),
+                description=changed + refused + "studio.slug_taken; 404 studio.unknown.",
+            ),
+            "delete": _operation(
+                "Delete a studio nobody asked a question in, with its segments and their speakers",
+                deleted,
+                admin,
+                parameters=[studio_id],
+                description=changed + "409 studio.has_questions (details.questions); 404 studio.unknown.",
+            ),
+        },
+        "/api/admin/segments": {
+            "post": _operation(
+                "Add a segment",
+                _ref("Segment"),
+                admin,
+                body=_body(
+                    _object(["studio_id", "title", "starts_at", "ends_at"], **segment),
+                    {
+                        "studio_id": 1,
+                        "title": "Closing",
+                        "starts_at": "2030-01-07T19:00",
+                        "ends_at": "2030-01-07T20:00",
+                    },
+                ),
+                description=changed
+                + "Its status follows the clock (POST /api/segments/{id}/status sets it by hand). "
+                + refused
+                + "segment.title_taken; 404 studio.unknown.",
+            )
+        },
+        "/api/admin/segments/{segment_id}": {
+            "put": _operation(
+                "Change a segment: title, studio, times, streams (the fields sent)",
+                _ref("Segment"),
+                admin,
+                parameters=[segment_id],
+                body=_body(
+                    _object(
+                        [],
+                        **segment,
+                        version={**VERSION, "description": "the segment's version you saw (409 segment.stale_version)"},
+                    ),
+                    {"title": "Opening", "version": 1},
+                ),
+                description=changed
+                + refused
+                + "segment.title_taken, segment.stale_version, segment.has_questions (to another studio); "
+                "404 segment.unknown.",
+            ),
+            "delete": _operation(
+                "Delete a segment nobody asked a question in, with its speakers",
+                deleted,
+                admin,
+                parameters=[segment_id],
+                description=changed + "409 segment.has_questions (details.questions); 404 segment.unknown.",
+            ),
+        },
+        "/api/admin/speakers": {
+            "post": _operation(
+                "Add a speaker to a segment",
+                _ref("Speaker"),
+                admin,
+                body=_body(
+                    _object(["segment_id", "name", "languages"], **speaker),
+                    {"segment_id": 1, "name": "Mei Ling", "title": "Analyst", "languages": ["zh", "en"]},
+                ),
+                description=changed + refused + "speaker.name_taken; 404 segment.unknown.",
+            )
+        },
+        "/api/admin/speakers/{speaker_id}": {
+            "put": _operation(
+                "Change a speaker, or move them to another segment (the fields sent)",
+                _ref("Speaker"),
+                admin,
+                parameters=[speaker_id],
+                body=_body(_object([], **speaker), {"title": "Chief Engineer"}),
+                description=changed
+                + refused
+                + "speaker.name_taken, speaker.has_questions (moving one with questions); 404 speaker.unknown.",
+            ),
+            "delete": _operation(
+                "Delete a speaker nobody asked a question",
+                deleted,
+                admin,
+                parameters=[speaker_id],
+                description=changed + "409 speaker.has_questions (details.questions); 404 speaker.unknown.",
+            ),
+        },
+    }
+
+
+PATHS.update(_programme_paths())
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -197,6 +197,21 @@ class StaffSession(SQLModel, table=True):
     revoked_at: NaiveDatetime | None = None
 
 
+class HostLink(SQLModel, table=True):
+    """One host display link, issued for a studio (the /staff page, ``host-links``).
+    Its token names this row: revoking it (``revoked_at``) closes that link alone;
+    bumping the studio's ``host_token_version`` still revokes all of the studio's."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    studio_id: int = Field(foreign_key="studio.id", index=True)
+    studio_version: int  # the studio's host_token_version it was issued under: a bump revokes it too
+    label: str = Field(default="", max_length=100)
+    created_by: str = Field(max_length=64)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime | None = None
+    revoked_at: NaiveDatetime | None = None
+
+
 class Ban(SQLModel, table=True):
     """A viewer whose future questions are hidden from moderators."""
 

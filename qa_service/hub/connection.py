@@ -201,6 +201,7 @@ class Connection:
                 pass
 
     async def stop(self) -> None:
+        self.closing = True  # for good: a late request (retune) subscribes nothing more
         if self._resync_due is not None:
             self._resync_due.cancel()
             self._resync_due = None
@@ -329,7 +330,10 @@ class Connection:
 
     async def retune(self, old: str | None, new: str, reason: str) -> None:
         """Listen to channel ``new`` instead of ``old`` (a viewer reading the feed in
-        another language), then resync: the snapshot that follows starts the new one."""
+        another language), then resync: the snapshot that follows starts the new one.
+        A socket that is closing (its request outlived it) listens to nothing more."""
+        if self.closing or self.snapshot_fn is None:
+            return
         if old is not None and old in self.channels:
             await self.bus.unlisten(topic(self.event_id, old), self._on_event)
             self.channels.remove(old)
@@ -337,6 +341,11 @@ class Connection:
         if new not in self.channels:
             self.channels.append(new)
             await self.bus.listen(topic(self.event_id, new), self._on_event)
+            if self.closing:  # it closed (and stopped) while we subscribed: undo it
+                await self.bus.unlisten(topic(self.event_id, new), self._on_event)
+                if new in self.channels:
+                    self.channels.remove(new)
+                return
         self.request_resync(reason)
 
     def resync_after(self, delay: float, reason: str) -> None:

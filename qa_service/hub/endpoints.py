@@ -21,7 +21,7 @@ from ..domain.validation import check_id, language_code
 from ..edge import client_key
 from ..logs import reset_socket_id, set_socket_id
 from ..ratelimit import RateLimited
-from ..services import accounts, feed, questions, snapshots
+from ..services import accounts, feed, questions, snapshots, staff
 from ..services.context import OUTAGE_ERRORS
 from . import protocol
 from .connection import Connection, SnapshotUnavailable
@@ -235,6 +235,9 @@ def _resume(payload: dict[str, Any]) -> object:
 
 
 # ── viewer ──────────────────────────────────────────────────────────────────
+FEED_LANGUAGE_CHANGES_PER_MINUTE = 10  # per viewer: each change brings a snapshot
+
+
 def _feed_language(payload: dict[str, Any]) -> str | None:
     """The language a viewer reads the feed in (``language`` of hello or feed.language)."""
     raw = payload.get("language")
@@ -260,7 +263,7 @@ async def viewer_socket(ws: WebSocket) -> None:
         async def hello(rid: str | None, payload: dict[str, Any]) -> None:
             viewer_id = hub.signer.read_viewer_token(payload.get("viewer_token"))
             token = payload.get("viewer_token")
-            language = _feed_language(payload)
+            language = await hub.feed_language(conn.event_id, _feed_language(payload))
             # A viewer whose token was minted just now has asked nothing yet: its first
             # snapshot needs no database (a connect storm of new viewers reads none).
             new = viewer_id is None
@@ -293,8 +296,9 @@ async def viewer_socket(ws: WebSocket) -> None:
                     },
                 ),
             )
-            hub.reader_joined(conn.event_id, language)
-            reading["counted"] = language
+            if not conn.closing:
+                hub.reader_joined(conn.event_id, language)
+                reading["counted"] = language
 
         async def ask(payload: dict[str, Any]) -> dict[str, Any]:
             viewer_id = state["viewer_id"]
@@ -318,23 +322,30 @@ async def viewer_socket(ws: WebSocket) -> None:
             viewer_id = state["viewer_id"]
             per_minute = hub.settings.votes_per_minute
             await hub.limit_all((f"vote:v:{viewer_id}", per_minute), (f"vote:ip:{client_ip}", per_minute * 4))
-            result = await hub.run(feed.vote, hub.ctx, conn.event_id, viewer_id, payload)
+            result = await hub.votes.vote(conn.event_id, feed.VoteRequest(viewer_id, payload))
             hub.voted(conn.event_id, result["question_id"])
             return result
 
         async def feed_language(payload: dict[str, Any]) -> dict[str, Any]:
             """Read the feed in another language: the socket listens to that language's
             texts instead, and a snapshot (after a ``resync``) brings the feed in it."""
-            language = _feed_language(payload)
-            if language is None:
+            requested = _feed_language(payload)
+            if requested is None:
                 raise DomainError("feed.language_invalid", "name a language, such as 'en'")
+            language = await hub.feed_language(conn.event_id, requested)
+            if language is None:
+                raise DomainError(
+                    "feed.language_unavailable", f"this event is not read in {requested!r}", language=requested
+                )
             old = reading["language"]
             if language != old:
+                await hub.limit(f"feed-language:{state['viewer_id']}", FEED_LANGUAGE_CHANGES_PER_MINUTE)
                 reading["language"] = language
                 await conn.retune(channels.feed_texts(old) if old else None, channels.feed_texts(language), "language")
-                hub.reader_left(reading["counted"])
-                hub.reader_joined(conn.event_id, language)
-                reading["counted"] = language
+                if not conn.closing:  # a request that outlived its socket counts no reader
+                    hub.reader_left(reading["counted"])
+                    hub.reader_joined(conn.event_id, language)
+                    reading["counted"] = language
             return {"language": language}
 
         async def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +363,7 @@ async def viewer_socket(ws: WebSocket) -> None:
         await _run(ws, "viewer", make)
     finally:
         hub.reader_left(reading["counted"])
+        reading["counted"] = None
 
 
 # ── moderator ───────────────────────────────────────────────────────────────
@@ -396,15 +408,17 @@ async def moderator_socket(ws: WebSocket) -> None:
 
 # ── host ────────────────────────────────────────────────────────────────────
 def studio_from_token(hub: Hub, token: str | None) -> Studio | None:
-    """The studio a host link opens, or None if forged or revoked."""
+    """The studio a host link opens, or None if forged, expired or revoked (the
+    studio's links all, or this one link: services/staff.py)."""
     parsed = hub.signer.read_host_token(token or "")
     if parsed is None:
         return None
-    studio_id, version = parsed
     with hub.ctx.read() as db:
-        studio = db.get(Studio, studio_id)
-    if studio is None or studio.host_token_version != version:
-        return None
+        studio = db.get(Studio, parsed.studio_id)
+        if studio is None or studio.host_token_version != parsed.version:
+            return None
+        if parsed.link_id is not None and not staff.link_open(db, parsed.link_id, parsed.studio_id):
+            return None
     return studio
 
 

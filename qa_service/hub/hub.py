@@ -33,7 +33,7 @@ from ..services.context import OUTAGE_ERRORS, Context
 from ..settings import Settings
 from . import protocol
 from .connection import Connection
-from .ingest import AskGroups
+from .ingest import AskGroups, VoteGroups
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,6 +72,10 @@ class Hub:
         self._logins_waiting = 0
         self._in_threads = 0  # service calls running in threads now (stop() waits for them)
         self.asks = AskGroups(self)  # group commit of viewers' questions
+        self.votes = VoteGroups(self)  # and of their votes
+        # The vote-flush reads counts on a thread of its own: a burst of votes queued on
+        # the shared threads must not hold the counts back from every screen.
+        self._flush_pool = ThreadPoolExecutor(1, thread_name_prefix="vote-flush")
         self.metrics = HubMetrics(self)
         self.bus.on_delivered = self.metrics.delivered
         self.bus.on_lag = self.metrics.bus_lag
@@ -83,6 +87,8 @@ class Hub:
         self.hub_id = uuid.uuid4().hex[:16]  # names this process's report of its viewers' languages
         self.feed_readers: Counter[str] = Counter()  # viewers on this hub by the language they read
         self._votes_dirty: dict[int, set[int]] = {}  # questions voted on since the last vote-flush, by event
+        # The languages each event is read in (its viewer and moderator languages), briefly cached.
+        self._event_languages: dict[int, tuple[float, frozenset[str]]] = {}
         # Queues the feed's translation into a language a viewer reads (app.py wires the worker queue).
         self.on_feed_language: Callable[[int, str], None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -117,6 +123,7 @@ class Hub:
             await asyncio.sleep(0.02)
         if self._in_threads:
             log.warning("%d service calls still running at shutdown", self._in_threads)
+        await anyio.to_thread.run_sync(functools.partial(self._flush_pool.shutdown, wait=True, cancel_futures=True))
         # Waiting logins are dropped; a password check under way finishes (under a second).
         await anyio.to_thread.run_sync(functools.partial(self._login_pool.shutdown, wait=True, cancel_futures=True))
 
@@ -227,6 +234,26 @@ class Hub:
     async def _build_feed_text(self, event_id: int, language: str | None) -> protocol.Encoded:
         return protocol.Encoded(protocol.dumps(await self.run(feed.snapshot, self.ctx, event_id, language)))
 
+    async def feed_language(self, event_id: int, language: str | None) -> str | None:
+        """``language`` if the event is read in it (its viewer or moderator languages),
+        else None: the feed comes in its original languages, and no translation into an
+        arbitrary code is ever queued (a client cannot fill the workers' queue)."""
+        if language is None:
+            return None
+        now = time.monotonic()
+        cached = self._event_languages.get(event_id)
+        if cached is None or now - cached[0] > SCHEDULE_CACHE_SECONDS:
+
+            def read() -> frozenset[str]:
+                from ..db.models import Event
+
+                with self.ctx.read() as db:
+                    event = db.get(Event, event_id)
+                    return frozenset([*event.viewer_languages, event.moderator_language] if event else [])
+
+            cached = self._event_languages[event_id] = (now, await self.run(read))
+        return language if language in cached[1] else None
+
     def voted(self, event_id: int, question_id: int) -> None:
         """A vote changed this question's count: announced with the next vote-flush."""
         self._votes_dirty.setdefault(event_id, set()).add(question_id)
@@ -234,9 +261,10 @@ class Hub:
     async def _flush_votes(self) -> None:
         """Publish the counts of the questions voted on lately: one event per channel per flush."""
         dirty, self._votes_dirty = self._votes_dirty, {}
+        loop = asyncio.get_running_loop()
         for event_id, ids in dirty.items():
             try:
-                await self.run(feed.publish_votes, self.ctx, event_id, ids)
+                await loop.run_in_executor(self._flush_pool, feed.publish_votes, self.ctx, event_id, ids)
             except Exception:
                 for again_id, again in dirty.items():  # not announced: tried again at the next flush
                     self._votes_dirty.setdefault(again_id, set()).update(again)

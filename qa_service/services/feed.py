@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -36,7 +37,7 @@ from .context import Context, Outbox
 from .fanout import in_feed
 from .views import feed_item, feed_text
 
-FEED_LIMIT = 500  # questions a feed snapshot holds (the newest; a live segment rarely approves more)
+FEED_LIMIT = 200  # questions a feed snapshot holds (the newest): every hello and resync carries it
 LANGUAGE_REPORT_TTL = 30  # seconds a hub's report of its viewers' languages counts
 
 
@@ -89,40 +90,121 @@ def my_votes(db: Session, event_id: int, viewer_id: str) -> list[int]:
     return list(rows)
 
 
-def vote(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """``question.vote``: add (``vote``: true) or take back (false) this viewer's vote.
-    Saying the same twice changes nothing. Only a question on the feed of a live segment takes votes."""
+@dataclass(frozen=True)
+class VoteRequest:
+    """One viewer's ``question.vote`` as it arrived (not yet validated)."""
+
+    viewer_id: str
+    payload: dict[str, Any]
+
+
+def _parse(payload: dict[str, Any]) -> tuple[int, bool]:
     qid = check_id(payload.get("question_id"), field="question_id", code="vote.invalid")
     up = payload.get("vote")
     if not isinstance(up, bool):
         raise DomainError("vote.invalid", "'vote' must be true (vote) or false (take the vote back)")
+    return qid, up
+
+
+def vote(ctx: Context, event_id: int, viewer_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """``question.vote``: add (``vote``: true) or take back (false) this viewer's vote.
+    Saying the same twice changes nothing. Only a question on the feed of a live segment takes votes."""
+    (result,) = vote_many(ctx, event_id, [VoteRequest(viewer_id, payload)])
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def vote_many(ctx: Context, event_id: int, requests: list[VoteRequest]) -> list[dict[str, Any] | DomainError]:
+    """Several viewers' votes in one transaction (a burst on a popular question costs
+    one commit, not one per vote), applied in order; each is judged on its own (a refused
+    one gets its DomainError and changes nothing). Each question's count moves once, by
+    the group's net change, in the same transaction as the vote rows."""
+    results: list[dict[str, Any] | DomainError | None] = [None] * len(requests)
+    parsed: dict[int, tuple[int, bool]] = {}
+    for i, r in enumerate(requests):
+        try:
+            parsed[i] = _parse(r.payload)
+        except DomainError as exc:
+            results[i] = exc
+    if not parsed:
+        return results  # type: ignore[return-value]
     try:
-        return _vote(ctx, event_id, viewer_id, qid, up)
-    except sa.exc.IntegrityError:
-        # The same viewer's vote raced in through another socket (unique constraint): it stands.
-        with ctx.read() as db:
-            q = db.get(Question, qid)
-            return {"question_id": qid, "votes": q.votes if q else 0, "voted": True}
+        with ctx.transaction() as (db, _outbox):
+            _vote_group(db, event_id, requests, parsed, results)
+    except sa.exc.IntegrityError as exc:
+        # A vote of the same viewer raced in through another socket or hub (the unique
+        # constraint; any other constraint is a bug or a question deleted meanwhile).
+        if "uq_vote_question_viewer" not in str(exc.orig) and "vote.question_id, vote.viewer_id" not in str(exc.orig):
+            raise
+        if len(parsed) == 1:
+            (i,) = parsed
+            qid = parsed[i][0]
+            with ctx.read() as db:
+                q = db.get(Question, qid)
+                return [{"question_id": qid, "votes": q.votes if q else 0, "voted": True}]
+        return [vote_many(ctx, event_id, [r])[0] if i in parsed else results[i] for i, r in enumerate(requests)]  # type: ignore[misc]
+    return results  # type: ignore[return-value]
 
 
-def _vote(ctx: Context, event_id: int, viewer_id: str, qid: int, up: bool) -> dict[str, Any]:
-    with ctx.transaction() as (db, _outbox):
-        q = db.get(Question, qid)
-        if q is None or q.event_id != event_id or not in_feed(q.status, q.feed_hidden):
-            raise NotFound("question.unknown", f"there is no question {qid} on the feed")
-        segment = db.get(Segment, q.segment_id)
-        if segment is None or segment.status != "live":
-            raise Conflict("vote.closed", "voting has closed: this question's segment is not live")
-        mine = col(Vote.question_id) == qid, col(Vote.viewer_id) == viewer_id
-        if up:
-            if db.exec(select(Vote.id).where(*mine)).first() is None:
-                db.add(Vote(question_id=qid, viewer_id=viewer_id))
-                db.flush()  # a second vote of this viewer fails here (IntegrityError), before the count moves
-                _add(db, qid, +1)
-        elif db.exec(sa.delete(Vote).where(*mine)).rowcount:  # type: ignore[call-overload]
-            _add(db, qid, -1)
-        db.refresh(q)
-        return {"question_id": qid, "votes": q.votes, "voted": up}
+def _vote_group(
+    db: Session,
+    event_id: int,
+    requests: list[VoteRequest],
+    parsed: dict[int, tuple[int, bool]],
+    results: list[dict[str, Any] | DomainError | None],
+) -> None:
+    ids = {qid for qid, _up in parsed.values()}
+    rows = db.exec(
+        select(Question, Segment)
+        .join(Segment, col(Segment.id) == col(Question.segment_id))
+        .where(col(Question.id).in_(ids), Question.event_id == event_id)
+    ).all()
+    found = {q.id: (q, seg) for q, seg in rows}
+    pairs = {(requests[i].viewer_id, qid) for i, (qid, _up) in parsed.items()}
+    held = db.exec(
+        select(Vote.viewer_id, Vote.question_id).where(sa.tuple_(Vote.viewer_id, Vote.question_id).in_(pairs))
+    ).all()
+    voted: set[tuple[str, int]] = {(v, q) for v, q in held}
+    start = set(voted)  # the rows as they were: the group's end state is written against them
+    answer: dict[int, tuple[int, bool]] = {}
+    for i, (qid, up) in parsed.items():
+        q_seg = found.get(qid)
+        if q_seg is None or not in_feed(q_seg[0].status, q_seg[0].feed_hidden):
+            results[i] = NotFound("question.unknown", f"there is no question {qid} on the feed")
+            continue
+        if q_seg[1].status != "live":
+            results[i] = Conflict("vote.closed", "voting has closed: this question's segment is not live")
+            continue
+        key = (requests[i].viewer_id, qid)
+        if up and key not in voted:
+            voted.add(key)
+        elif not up and key in voted:
+            voted.discard(key)
+        answer[i] = (qid, up)
+    # The counts move by what the database did, not by what was read: a vote taken back
+    # through two hubs at once is deleted (and counted) once; a vote given twice fails on
+    # the unique constraint (IntegrityError: the caller goes one by one).
+    step: Counter[int] = Counter()
+    gone = start - voted
+    if gone:
+        deleted = db.exec(  # type: ignore[call-overload]
+            sa.delete(Vote)
+            .where(sa.tuple_(Vote.viewer_id, Vote.question_id).in_(gone))
+            .returning(col(Vote.question_id))
+        ).all()
+        step.subtract(qid for (qid,) in deleted)
+    new = voted - start
+    if new:
+        db.add_all([Vote(question_id=qid, viewer_id=viewer) for viewer, qid in sorted(new)])
+        db.flush()
+        step.update(qid for _viewer, qid in new)
+    for qid, n in sorted(step.items()):
+        if n:
+            _add(db, qid, n)
+    counts = dict(db.exec(select(Question.id, Question.votes).where(col(Question.id).in_(ids))).all())
+    for i, (qid, up) in answer.items():
+        results[i] = {"question_id": qid, "votes": counts.get(qid, 0), "voted": up}
 
 
 def _add(db: Session, qid: int, step: int) -> None:

@@ -32,6 +32,7 @@ from ..db.models import (
     AddressBan,
     Ban,
     Event,
+    HostLink,
     ModerationAction,
     Question,
     Segment,
@@ -72,6 +73,8 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
         db.exec(  # type: ignore[call-overload]
             sa.update(Question).where(col(Question.merged_into_id).in_(ids)).values(merged_into_id=None)
         )
+        # The feed sent each text on its language's channel: those histories are scrubbed too.
+        read_in = set(db.exec(select(Translation.language).where(col(Translation.question_id).in_(ids))))
         translations = _delete(db, Translation, col(Translation.question_id).in_(ids))
         voted = _forget_votes(db, viewer_id, ids)
         audit = _delete(db, ModerationAction, col(ModerationAction.question_id).in_(ids))
@@ -102,7 +105,7 @@ def forget_viewer(ctx: Context, viewer_id: str) -> Forgotten:
             if fanout.in_feed(q.status, q.feed_hidden):
                 outbox.add(q.event_id, channels.FEED, "feed.remove", {"id": q.id})
         for event_id in sorted({q.event_id for q in asked}):
-            touched += [(event_id, channels.FEED), *((event_id, ch) for ch in _feed_text_channels(ctx, db, event_id))]
+            touched += [(event_id, channels.FEED), *((event_id, channels.feed_texts(lang)) for lang in sorted(read_in))]
         for event_id in sorted({q.event_id for q in asked}):
             for channel in (channels.MODERATION, channels.viewer(viewer_id)):
                 outbox.add(event_id, channel, STALE, {})
@@ -236,10 +239,13 @@ def _forget_votes(db: Session, viewer_id: str, ids: list[int]) -> dict[int, list
     """Delete the votes on the forgotten questions and the viewer's own votes (taking
     them off the counts); returns the questions whose counts went down, by event."""
     _delete(db, Vote, col(Vote.question_id).in_(ids))
-    mine = list(db.exec(select(Vote.question_id).where(Vote.viewer_id == viewer_id)))
-    _delete(db, Vote, col(Vote.viewer_id) == viewer_id)
+    # The rows this statement removed, not the ones a read saw: a vote given or taken back
+    # meanwhile (another socket) is counted by its own transaction, never twice.
+    mine = db.exec(  # type: ignore[call-overload]
+        sa.delete(Vote).where(col(Vote.viewer_id) == viewer_id).returning(col(Vote.question_id))
+    ).all()
     down: dict[int, list[int]] = defaultdict(list)
-    for qid in mine:
+    for (qid,) in mine:
         db.exec(  # type: ignore[call-overload]
             sa.update(Question).where(col(Question.id) == qid).values(votes=col(Question.votes) - 1)
         )
@@ -250,22 +256,13 @@ def _forget_votes(db: Session, viewer_id: str, ids: list[int]) -> dict[int, list
 
 
 def _announce_votes(ctx: Context, voted: dict[int, list[int]]) -> None:
+    """After the commit: the counts that went down. Best effort (the next vote on those
+    questions, or a snapshot, shows them): a failure here undoes nothing that was forgotten."""
     for event_id, ids in voted.items():
-        feed.publish_votes(ctx, event_id, ids)
-
-
-def _feed_text_channels(ctx: Context, db: Session, event_id: int) -> list[str]:
-    """The feed's per-language channels that may hold texts: the event's languages
-    and every language read lately (if Redis answers: else its scrub fails anyway)."""
-    langs: set[str] = set()
-    event = db.get(Event, event_id)
-    if event is not None:
-        langs |= {*event.viewer_languages, event.moderator_language}
-    try:
-        langs |= set(feed.active_languages(ctx.publisher.client, ctx.settings.redis_prefix, event_id, 1000))
-    except OUTAGE_ERRORS as exc:
-        log.warning("feed languages unknown (%r): scrubbing the event's own", exc)
-    return [channels.feed_texts(lang) for lang in sorted(langs)]
+        try:
+            feed.publish_votes(ctx, event_id, ids)
+        except OUTAGE_ERRORS as exc:
+            log.warning("vote counts after a forget not announced (%r)", exc)
 
 
 # ── retention ──────────────────────────────────────────────────────────────
@@ -339,6 +336,8 @@ def _purge_event(ctx: Context, event_id: int, cutoff: datetime) -> str | None:
         _delete(db, AddressBan, col(AddressBan.event_id) == event_id)
         _delete(db, Speaker, col(Speaker.segment_id).in_(segments))
         _delete(db, Segment, col(Segment.event_id) == event_id)
+        studios = sa.select(col(Studio.id)).where(col(Studio.event_id) == event_id)
+        _delete(db, HostLink, col(HostLink.studio_id).in_(studios))
         _delete(db, Studio, col(Studio.event_id) == event_id)
         _delete(db, Event, col(Event.id) == event_id)
         outbox.after_commit.append(functools.partial(_drop_history, ctx, event_id))

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from ..db.models import Event, Question, Segment, Speaker, Studio, Translation
+from ..db.models import Event, ModerationAction, Question, Segment, Speaker, Studio, Translation
 from ..domain.lifecycle import Status, viewer_reason, viewer_status
 from ..domain.translation_problem import Problem
 from . import programme, streams
@@ -118,7 +119,8 @@ def viewer_question(q: Question, kept: Kept | None = None) -> dict[str, Any]:
 def feed_item(q: Question) -> dict[str, Any]:
     """A question as the public feed shows it: its original text; its texts in other
     languages travel on their own channels (feed_text). Nothing of the asker but the
-    name and country they gave for the broadcast."""
+    name they typed (not the country: the browser states it, the viewer did not choose
+    to show it to everyone)."""
     return {
         "id": q.id,
         "speaker_id": q.speaker_id,
@@ -127,7 +129,6 @@ def feed_item(q: Question) -> dict[str, Any]:
         "text": q.text,
         "language": q.language,
         "display_name": q.display_name,
-        "country": q.country,
         "status": viewer_status(Status(q.status)),
         "votes": q.votes,
         "created_at": iso(q.created_at),
@@ -185,9 +186,23 @@ def speaker_view(s: Speaker) -> dict[str, Any]:
     }
 
 
+def programme_version(db: Session, event_id: int | None) -> int:
+    """The programme's version: the id of its newest change in the audit log (every
+    change of studios, segments or speakers is one, serialised by the event row's lock:
+    services/event_admin.py). 0: never changed since it was loaded."""
+    newest = db.exec(
+        select(sa.func.max(ModerationAction.id)).where(
+            ModerationAction.event_id == event_id, col(ModerationAction.action).startswith("event.")
+        )
+    ).one()
+    return int(newest or 0)
+
+
 def schedule_view(db: Session, event: Event) -> dict[str, Any]:
     """The public programme: event, studios, segments, speakers; each with its
-    translations (``i18n``), studios and segments with their ``streams``."""
+    translations (``i18n``), studios and segments with their ``streams``. Its ``version``
+    is read first: the records read after it are never older than it."""
+    version = programme_version(db, event.id)
     studios = db.exec(select(Studio).where(Studio.event_id == event.id).order_by(Studio.id)).all()  # type: ignore[arg-type]
     segments = db.exec(select(Segment).where(Segment.event_id == event.id).order_by(Segment.starts_at)).all()  # type: ignore[arg-type]
     seg_ids = [s.id for s in segments]
@@ -206,6 +221,7 @@ def schedule_view(db: Session, event: Event) -> dict[str, Any]:
             # The asker fields the form offers and whether it offers an answer by e-mail.
             "options": event.options,
         },
+        "version": version,
         "studios": [studio_view(s) for s in studios],
         "segments": [segment_view(s) for s in segments],
         "speakers": [speaker_view(s) for s in speakers],

@@ -3,6 +3,7 @@ coalesced counts, a change of language, refused input (real server, Redis, SQL).
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -143,3 +144,38 @@ def _limited(srv: Any, qid: int) -> None:
         codes = [c.request("question.vote", {"question_id": qid, "vote": n % 2 == 0}) for n in range(4)]
         assert [r["ok"] for r in codes] == [True, True, True, False]
         assert codes[-1]["error"]["code"] == "rate.limited" and codes[-1]["error"]["details"]["retry_after"] > 0
+
+
+def _hub_of(server: Any) -> Any:
+    return server.server.config.app.state.hub
+
+
+def test_a_language_change_that_outlives_its_socket_leaves_no_listener_and_no_reader(server, event_id) -> None:
+    """The reviewer's leak: requests queued behind others on a socket that closes at once
+    (they complete after it is gone) must not subscribe or count a reader."""
+    hub = _hub_of(server)
+    for _ in range(5):
+        with ws_client(f"{server.ws_base}/ws/viewer") as c:
+            _hello(c, language="en")
+            for n in range(6):
+                c.send_raw(f'{{"type": "snapshot", "id": "s{n}", "payload": {{}}}}')
+            c.send_raw('{"type": "feed.language", "id": "lang", "payload": {"language": "fr"}}')
+    wait_until(lambda: not hub.connections, 10 * SECOND, "every socket closed")
+    time.sleep(1.0 * SECOND)  # the queued requests finish after their sockets
+    assert dict(hub.feed_readers) == {}
+    assert hub.bus.listener_count == 0
+
+
+def test_the_feed_is_read_only_in_the_events_languages_and_changes_are_limited(server, event_id) -> None:
+    with ws_client(f"{server.ws_base}/ws/viewer") as c:
+        _hello(c, language="xx")  # a code the event is not read in: the originals
+        assert _feed(c)["language"] is None
+        assert not [ch for ch in c.snapshots[-1]["seq"] if ch.startswith("feed:")]
+        refused = c.request("feed.language", {"language": "ko"})
+        assert refused["error"]["code"] == "feed.language_unavailable"
+        codes = []
+        for lang in ["de", "fr", "es", "ru", "en", "zh", "ar", "id", "uz", "de", "fr", "es"]:
+            reply = c.request("feed.language", {"language": lang})
+            codes.append("ok" if reply["ok"] else reply["error"]["code"])
+        assert codes[:10] == ["ok"] * 10 and codes[10:] == ["rate.limited"] * 2
+    assert not _hub_of(server).feed_readers

@@ -96,20 +96,26 @@ def test_each_speakers_team_gets_its_unanswered_questions_with_the_consented_con
         contact={"email": "c@example.org", "consent": True},
     )
     rejected = _ask(ctx, event_id, anna, "Off topic?", viewer="viewer-d")
+    no_time = _ask(ctx, event_id, anna, "No time for it?", viewer="viewer-f")
+    pending = _ask(ctx, event_id, anna, "Never looked at?", viewer="viewer-g")
+    follower = _ask(ctx, event_id, anna, "Merged into the waiting one?", viewer="viewer-h")
     other = _ask(ctx, event_id, dmitry, "For Dmitry?", viewer="viewer-e")
     act(merged["id"], "merge", merged_into=answered["id"])
-    act(answered["id"], "approve")
+    act(follower["id"], "merge", merged_into=waiting["id"])
+    for qid in (waiting["id"], answered["id"], other["id"]):
+        act(qid, "approve")
     act(answered["id"], "on_air")
     act(answered["id"], "answer")
     act(rejected["id"], "reject", reason="off_topic")
+    act(no_time["id"], "reject", reason="no_time")
 
     files = {f.speaker_id: f for f in export.unanswered(ctx, None)}
     assert {f.name for f in files.values()} >= {f"unanswered-{anna}-anna-sokolova.csv"}
     rows = _rows(files[anna])
-    assert [int(r["question_id"]) for r in rows] == [
-        waiting["id"],
-        rejected["id"],
-    ]  # answered (and its merged) left out
+    # Approved and not reached, one merged into it, one turned down for lack of time; not
+    # the answered one (nor its merged), not a pending one, not one rejected for its words.
+    assert [int(r["question_id"]) for r in rows] == [waiting["id"], no_time["id"], follower["id"]]
+    assert pending["id"] not in {int(r["question_id"]) for r in rows}
     first = rows[0]
     assert first["question"] == '\'=HYPERLINK("http://evil")'  # opens as text in a spreadsheet
     assert (first["field_company"], first["wants_answer"], first["email"]) == ("Uralmash", "yes", "ana@example.org")

@@ -106,7 +106,6 @@ const Feed = (() => {
         el("p", { class: "feed-meta" },
           q.status === "on_air" || q.status === "answered" ? el("span", { class: `badge ${q.status}`, text: t(`status_${q.status}`) }) : null,
           q.display_name ? userText("bdi", q.display_name, "who") : null,
-          q.country ? el("span", { class: "country", text: q.country }) : null,
           note ? el("span", { class: "muted note", text: note }) : null)));
   }
 

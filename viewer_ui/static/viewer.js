@@ -422,6 +422,7 @@ const live = new LiveSocket("/ws/viewer", {
     Feed.event(ev);
     if (ev.type === "segment.updated" && state.schedule) applySegment(state.schedule, ev.payload);
     if (ev.type === "programme.updated" && state.schedule) applyProgramme(state.schedule, ev.payload);
+    if (ev.type === "schedule.updated" && state.schedule) applySchedule(state.schedule, ev.payload);
     render();
   },
   onState: showState,
