@@ -110,7 +110,11 @@ def _queue_programme(settings: Settings, ctx: Any, loaded: Any) -> None:
         print("note: no QA_REDIS_URL: the programme is not machine-translated (set it and load again)")
         return
     try:
-        enqueue(Queue(settings.queue_name, connection=ctx.publisher.client), loaded.event_id, loaded.programme_language)
+        enqueue(
+            Queue(settings.audience_queue_name, connection=ctx.publisher.client),
+            loaded.event_id,
+            loaded.programme_language,
+        )
     except (redis.RedisError, OSError) as exc:
         print(
             f"warning: the programme's translation was not queued ({exc}); load the event again later", file=sys.stderr
