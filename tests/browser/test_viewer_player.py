@@ -28,7 +28,7 @@ from qa_service.services.event_loader import load, load_event
 from workers import programme
 
 from ..support import SECOND, free_port, start_server
-from .conftest import shot
+from .conftest import doc_shot, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 PHONE = {"width": 390, "height": 844}
@@ -181,7 +181,7 @@ def test_player_screenshots_phone_and_desktop(watch_server, streams, new_page, l
         if name == "phone":  # the player above the ask box
             player, ask = page.locator("#watch").bounding_box(), page.locator("#ask-form").bounding_box()
             assert player and ask and player["y"] + player["height"] <= ask["y"]
-        shot(page, f"viewer-player-{name}-{locale}")
+        doc_shot(page, f"viewer-player-{name}-{locale}")
         assert page.js_errors == []
 
 
@@ -262,7 +262,7 @@ def test_the_programme_in_the_viewers_language_and_time_zone(settings_factory, c
         time_text = page.locator("#schedule li time").first
         expect(time_text).not_to_have_class("crosses")
         expect(time_text).to_contain_text("14:30–15:30")
-        shot(page, "viewer-programme-de")
+        doc_shot(page, "viewer-programme-de")
         context.close()
     finally:
         server.stop()

@@ -45,16 +45,24 @@ def question(ctx: Context, qid: int) -> Question:
         return q
 
 
+_ARGOS_ROOT: list[Path] = []  # the one home of this process (test modules import this fixture too)
+
+
 @pytest.fixture(scope="session")
 def argos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One argostranslate home for the whole run (it is configured once per process)."""
+    """One argostranslate home for the whole run (it is configured once per process).
+    Browser tests import this fixture into their modules, which makes a definition of
+    its own per module: each finds the home the first one made."""
     from workers import models
     from workers.runtime import argos_root
 
+    if _ARGOS_ROOT:
+        return _ARGOS_ROOT[0]
     root = tmp_path_factory.mktemp("argos")
     settings = Settings(data_dir=root, argos_dir=root)
     models.import_path(settings, models.TEST_MODELS)
     assert Path(argos_root(settings)) == root
+    _ARGOS_ROOT.append(root)
     return root
 
 
