@@ -512,7 +512,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         ctx = _context(settings)
         loaded = load_event(ctx, SAMPLE, shift_to=datetime.now(UTC) - timedelta(minutes=1))
         password = _demo_password(settings)
-        add_user(ctx, DEMO_USER, password, "moderator")
+        add_user(ctx, DEMO_USER, password, "admin")  # an admin moderates too, and opens /admin and /staff
         base = _base_url(settings)
         test_models = _ensure_demo_models(settings)
         if not test_models:  # the test models know a few questions, not the programme: it stays as written
@@ -524,9 +524,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             print("                  workers/test_models/phrases.tsv and nothing else. For real language packs:")
             print("                  qa-service models install ru en de …  (or: models import FOLDER offline)\n")
         print(f"  viewer page     {base}/")
-        print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {password})")
+        print(f"  moderators      {base}/moderate   (login: {DEMO_USER} / {password})  an admin")
+        print(f"  organisers      {base}/admin (the event)  {base}/staff (accounts, display links)  {base}/report")
         for slug, url in host_links(settings, base):
-            print(f"  host {slug:13} {url}")
+            print(f"  host {slug:10} {url}")
         print(f"  API schema      {base}/openapi.json\n", flush=True)
         if settings.host not in ("127.0.0.1", "localhost", "::1"):
             print(

@@ -49,6 +49,8 @@ def test_demo_starts_everything_prints_urls_and_stops_cleanly(tmp_path: Path) ->
             f"http://127.0.0.1:{port}/api/login", json={"username": "demo", "password": password.group(1)}
         )
         assert login.status_code == 200, login.text
+        assert login.json()["role"] == "admin"  # the demo opens /admin and /staff too
+        assert f"http://127.0.0.1:{port}/admin" in text and f"http://127.0.0.1:{port}/report" in text
         assert _get(hosts[0]) == 200
         schedule = httpx.get(f"http://127.0.0.1:{port}/api/schedule").json()
         assert "live" in {s["status"] for s in schedule["segments"]}
