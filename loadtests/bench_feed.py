@@ -79,6 +79,7 @@ from loadtests.bench_hub import (
     cpu_seconds,
     machine_facts,
     raise_nofile,
+    serve_commands,
     summary,
     wait_http,
 )
@@ -293,35 +294,17 @@ class Viewers:
 
 
 async def client_main() -> int:
-    """A client process: JSON commands on stdin, one JSON line answered per command."""
-    raise_nofile()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    """A client process of this bench (bench_hub.serve_commands)."""
     viewers = Viewers()
-    while line := await reader.readline():
-        cmd = json.loads(line)
-        name = cmd.pop("cmd")
-        try:
-            if name == "exit":
-                await viewers.close()
-                print(json.dumps({"ok": True}), flush=True)
-                return 0
-            handlers: dict[str, Callable[..., Any]] = {
-                "open": viewers.open,
-                "vote": viewers.vote,
-                "stats": viewers.stats,
-                "count": viewers.count,
-                "take_arrivals": viewers.take_arrivals,
-                "votes": viewers.votes,
-            }
-            result = handlers[name](**cmd)
-            if asyncio.iscoroutine(result):
-                result = await result
-            print(json.dumps({"ok": True, "result": result}), flush=True)
-        except Exception as exc:
-            print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
-    return 0
+    handlers: dict[str, Callable[..., Any]] = {
+        "open": viewers.open,
+        "vote": viewers.vote,
+        "stats": viewers.stats,
+        "count": viewers.count,
+        "take_arrivals": viewers.take_arrivals,
+        "votes": viewers.votes,
+    }
+    return await serve_commands(handlers, viewers.close)
 
 
 class ClientProc(BenchClientProc):

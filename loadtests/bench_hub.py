@@ -393,41 +393,47 @@ class GreetingError(Exception):
     pass
 
 
-async def client_main() -> int:
-    """A client process: JSON commands on stdin, one JSON line answered per command."""
+async def serve_commands(handlers: dict[str, Callable[..., Any]], close: Callable[[], Awaitable[Any]]) -> int:
+    """A client process's loop: JSON commands on stdin (``{"cmd": name, ...kwargs}``), one
+    JSON line answered per command; ``exit`` closes and ends it."""
     raise_nofile()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    worker = Worker()
     while line := await reader.readline():
         cmd = json.loads(line)
         name = cmd.pop("cmd")
         try:
             if name == "exit":
-                await worker.close()
+                await close()
                 print(json.dumps({"ok": True}), flush=True)
                 return 0
-            if name == "open":
-                result: Any = await worker.open(**cmd)
-            elif name == "ask":
-                result = await worker.ask(**cmd)
-            elif name == "arm":
-                result = worker.arm(**cmd)
-            elif name == "count":
-                result = {"arrived": len(worker.arrivals), "open": worker.alive()}
-            elif name == "arrivals":
-                result = {"arrivals": worker.arrivals, "bytes": worker.match_bytes}
-            elif name == "status":
-                result = worker.status()
-            elif name == "close":
-                result = await worker.close()
-            else:
+            if name not in handlers:
                 raise ValueError(f"unknown command {name!r}")
+            result = handlers[name](**cmd)
+            if asyncio.iscoroutine(result):
+                result = await result
             print(json.dumps({"ok": True, "result": result}), flush=True)
         except Exception as exc:
             print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
     return 0
+
+
+async def client_main() -> int:
+    """A client process of this bench (see serve_commands)."""
+    worker = Worker()
+    return await serve_commands(
+        {
+            "open": worker.open,
+            "ask": worker.ask,
+            "arm": worker.arm,
+            "count": lambda: {"arrived": len(worker.arrivals), "open": worker.alive()},
+            "arrivals": lambda: {"arrivals": worker.arrivals, "bytes": worker.match_bytes},
+            "status": worker.status,
+            "close": worker.close,
+        },
+        worker.close,
+    )
 
 
 def merge_opened(results: list[dict[str, Any]]) -> dict[str, Any]:

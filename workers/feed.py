@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from qa_service.db.models import Question, Translation, utcnow
 from qa_service.services import feed
 from qa_service.services.context import Context
-from qa_service.services.fanout import in_feed
+from qa_service.services.fanout import feed_texts, in_feed
 
 from . import runtime
 from .planner import Plan, path
@@ -115,6 +115,6 @@ def translate(
                 row.updated_at = utcnow()
                 db.add(row)
             db.flush()
-            feed.publish_texts(outbox, found, new)
+            feed_texts(outbox, found, new)
             stored += len(new)
     return {"translated": stored, "languages": languages}

@@ -88,12 +88,17 @@ def _feed_changed(
     if not was or status_changed or texts_changed is True:  # (a re-translation may change its language)
         outbox.add(q.event_id, channels.FEED, "feed.upsert", feed_item(q))
     if not was or texts_changed:
-        for t in translations:
-            if was and isinstance(texts_changed, str) and t.language != texts_changed:
-                continue
-            outbox.add(q.event_id, channels.feed_texts(t.language), "feed.text", feed_text(q.id, t))
+        only = texts_changed if was and isinstance(texts_changed, str) else None
+        feed_texts(outbox, q, [t for t in translations if only is None or t.language == only])
     if not was:
         outbox.feed_entered.append((q.event_id, q.id))
+
+
+def feed_texts(outbox: Outbox, q: Question, rows: list[Translation]) -> None:
+    """Texts of a question on the feed, each on its language's channel."""
+    assert q.id is not None
+    for t in rows:
+        outbox.add(q.event_id, channels.feed_texts(t.language), "feed.text", feed_text(q.id, t))
 
 
 def _followers_see_a_change(old_status: str | None, q: Question) -> bool:

@@ -33,7 +33,7 @@ from ..db.models import Question, Segment, Translation, Vote
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.lifecycle import PUBLICLY_APPROVED
 from ..domain.validation import check_id
-from .context import Context, Outbox
+from .context import Context
 from .fanout import in_feed
 from .views import feed_item, feed_text
 
@@ -269,10 +269,3 @@ def active_languages(client: redis.Redis, prefix: str, event_id: int, limit: int
         for lang, n in counts.items():
             total[lang.decode() if isinstance(lang, bytes) else lang] += int(n)
     return [lang for lang, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
-
-
-def publish_texts(outbox: Outbox, q: Question, rows: list[Translation]) -> None:
-    """New texts of a question on the feed, each on its language's channel."""
-    assert q.id is not None
-    for t in rows:
-        outbox.add(q.event_id, channels.feed_texts(t.language), "feed.text", feed_text(q.id, t))
